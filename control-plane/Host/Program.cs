@@ -1,0 +1,2 @@
+// Placeholder until the host lands.
+return 0;
