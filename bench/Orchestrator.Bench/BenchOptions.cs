@@ -1,0 +1,47 @@
+using System.Globalization;
+
+namespace Orchestrator.Bench;
+
+/// <summary>Sizes of the runs; <c>--quick</c> shrinks them for a smoke run.</summary>
+internal sealed record BenchOptions
+{
+    public int StoreOps { get; init; } = 2000;
+
+    public int Concurrency { get; init; } = 16;
+
+    public int ApplyOps { get; init; } = 4000;
+
+    public int Watchers { get; init; } = 1000;
+
+    public int WatchCommits { get; init; } = 200;
+
+    public string? Only { get; init; }
+
+    public string? MarkdownOut { get; init; }
+
+    public static BenchOptions Parse(string[] args)
+    {
+        var options = new BenchOptions();
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            int NextInt() => int.Parse(Next(), CultureInfo.InvariantCulture);
+            options = args[i] switch
+            {
+                "--quick" => options with { StoreOps = 200, ApplyOps = 400, Watchers = 100, WatchCommits = 30 },
+                "--store-ops" => options with { StoreOps = NextInt() },
+                "--concurrency" => options with { Concurrency = NextInt() },
+                "--apply-ops" => options with { ApplyOps = NextInt() },
+                "--watchers" => options with { Watchers = NextInt() },
+                "--watch-commits" => options with { WatchCommits = NextInt() },
+                "--only" => options with { Only = Next() },
+                "--markdown" => options with { MarkdownOut = Next() },
+                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --only store|apply|watch, --markdown FILE"),
+            };
+        }
+
+        return options;
+    }
+
+    public bool Runs(string scenario) => Only is null || Only.Split(',').Contains(scenario, StringComparer.OrdinalIgnoreCase);
+}
