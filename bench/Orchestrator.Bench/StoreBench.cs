@@ -21,8 +21,8 @@ internal static class StoreBench
         Random.Shared.NextBytes(Value);
 
         var raw = new EtcdClient(etcdUrl);
-        await using var etcdStore = StateStoreFactory.Create($"etcd://{new Uri(etcdUrl).Authority}");
-        await using var sqliteStore = StateStoreFactory.Create($"sqlite://{sqlitePath}");
+        await using var etcdStore = await StateStoreFactory.OpenAsync($"etcd://{new Uri(etcdUrl).Authority}");
+        await using var sqliteStore = await StateStoreFactory.OpenAsync($"sqlite://{sqlitePath}");
 
         foreach (var (op, cas) in new[] { ("put", false), ("cas put", true) })
         {

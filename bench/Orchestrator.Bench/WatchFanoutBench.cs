@@ -20,13 +20,13 @@ internal static class WatchFanoutBench
         var raw = await MeasureRawAsync(etcdUrl, options);
         report.Add(new Row($"watch fan-out x{options.Watchers}", "raw etcd client", double.NaN, raw.P50, raw.P99, "", null, "commit -> all notified"));
 
-        await using (var etcdStore = StateStoreFactory.Create($"etcd://{new Uri(etcdUrl).Authority}"))
+        await using (var etcdStore = await StateStoreFactory.OpenAsync($"etcd://{new Uri(etcdUrl).Authority}"))
         {
             var etcd = await MeasureStoreAsync(etcdStore, "/bench/watch-store/", options);
             report.Add(new Row($"watch fan-out x{options.Watchers}", "EtcdStateStore", double.NaN, etcd.P50, etcd.P99, "raw etcd client", raw.P99 / etcd.P99, "ratio of p99 (higher is better)"));
         }
 
-        await using (var sqliteStore = StateStoreFactory.Create($"sqlite://{sqlitePath}"))
+        await using (var sqliteStore = await StateStoreFactory.OpenAsync($"sqlite://{sqlitePath}"))
         {
             var sqlite = await MeasureStoreAsync(sqliteStore, "/bench/watch-sqlite/", options);
             report.Add(new Row($"watch fan-out x{options.Watchers}", "SqliteStateStore", double.NaN, sqlite.P50, sqlite.P99, "raw etcd client", raw.P99 / sqlite.P99, "ratio of p99 (higher is better)"));
