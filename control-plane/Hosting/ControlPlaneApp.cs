@@ -49,6 +49,9 @@ public static partial class ControlPlaneApp
                 o.SingleLine = true;
                 o.TimestampFormat = "HH:mm:ss ";
             });
+
+            // One line at start (ours, with both endpoints and the store) instead of the host's five.
+            builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
             var endpoints = new ControlPlaneEndpoints();
@@ -76,6 +79,7 @@ public static partial class ControlPlaneApp
             var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Orchestrator.ControlPlane");
             app.Lifetime.ApplicationStarted.Register(() =>
                 LogListening(logger, endpoints.Grpc.ToString(), endpoints.Http.ToString(), store.Description, options.MemberId));
+            app.Lifetime.ApplicationStopping.Register(() => LogStopping(logger));
             return app;
         }
         catch
@@ -103,4 +107,7 @@ public static partial class ControlPlaneApp
 
     [LoggerMessage(EventId = 1000, Level = LogLevel.Information, Message = "orc-control-plane listening: gRPC on {Grpc} (HTTP/2), health and metrics on http://{Http} (HTTP/1.1); store {Store}; member {MemberId}")]
     private static partial void LogListening(ILogger logger, string grpc, string http, string store, string memberId);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "orc-control-plane stopping: no new calls, open watch streams end, then the store closes")]
+    private static partial void LogStopping(ILogger logger);
 }
