@@ -11,6 +11,15 @@ public sealed record ObjectTarget(KindInfo Kind, string? Name)
     /// </summary>
     public static ObjectTarget Parse(string kindOrRef, string? name, IReadOnlyCollection<KindInfo>? allowed = null)
     {
+        // An unknown flag lands in an optional argument; say it is a flag, not a strange name.
+        foreach (var word in new[] { kindOrRef, name })
+        {
+            if (word is { Length: > 1 } && word[0] == '-')
+            {
+                throw new UsageException($"unknown option \"{word}\"");
+            }
+        }
+
         var slash = kindOrRef.IndexOf('/', StringComparison.Ordinal);
         if (slash >= 0)
         {
