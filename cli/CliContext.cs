@@ -54,5 +54,5 @@ public sealed class CliContext
 
     public TimeSpan Timeout(ParseResult parse) => parse.GetValue(TimeoutOption) is { } t && t > TimeSpan.Zero ? t : DefaultTimeout;
 
-    public ClusterConnection Connect(ParseResult parse) => new(Server(parse), Timeout(parse), Time);
+    public ClusterConnection Connect(ParseResult parse) => new(Server(parse), Timeout(parse));
 }

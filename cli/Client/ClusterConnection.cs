@@ -13,13 +13,11 @@ namespace Orchestrator.Cli.Client;
 public sealed class ClusterConnection : IDisposable
 {
     private readonly GrpcChannel _channel;
-    private readonly TimeProvider _time;
 
-    public ClusterConnection(Uri server, TimeSpan timeout, TimeProvider time)
+    public ClusterConnection(Uri server, TimeSpan timeout)
     {
         Server = server;
         Timeout = timeout;
-        _time = time;
         _channel = GrpcChannel.ForAddress(server, new GrpcChannelOptions
         {
             HttpHandler = new SocketsHttpHandler
@@ -41,8 +39,12 @@ public sealed class ClusterConnection : IDisposable
     public Cluster.ClusterClient Client { get; }
 
     /// <summary>Call options with the deadline for a unary call.</summary>
+    /// <remarks>
+    /// gRPC compares deadlines with the machine's real clock, so this one is taken from
+    /// <see cref="TimeProvider.System"/> even when a test runs the CLI on a fixed clock for display.
+    /// </remarks>
     public CallOptions Unary(CancellationToken cancellationToken) =>
-        new(deadline: _time.GetUtcNow().UtcDateTime + Timeout, cancellationToken: cancellationToken);
+        new(deadline: TimeProvider.System.GetUtcNow().UtcDateTime + Timeout, cancellationToken: cancellationToken);
 
     /// <summary>Call options for a stream that lasts until the user stops it.</summary>
     public static CallOptions Streaming(CancellationToken cancellationToken) => new(cancellationToken: cancellationToken);

@@ -1,15 +1,23 @@
 namespace Orchestrator.Cli.Tests;
 
-/// <summary>Captured stdout/stderr and a given stdin, not a terminal.</summary>
-public sealed class TestConsole(string stdin = "") : IConsoleIO, IDisposable
+/// <summary>Captured stdout/stderr and a given stdin, not a terminal. Safe to read while a command writes.</summary>
+public sealed class TestConsole : IConsoleIO, IDisposable
 {
     private readonly StringWriter _out = new();
     private readonly StringWriter _error = new();
-    private readonly StringReader _in = new(stdin);
+    private readonly StringReader _in;
 
-    public TextWriter Out => _out;
+    public TestConsole(string stdin = "")
+    {
+        _in = new StringReader(stdin);
+        // Synchronized writers lock on themselves, so reading under the same lock sees whole lines.
+        Out = TextWriter.Synchronized(_out);
+        Error = TextWriter.Synchronized(_error);
+    }
 
-    public TextWriter Error => _error;
+    public TextWriter Out { get; }
+
+    public TextWriter Error { get; }
 
     public TextReader In => _in;
 
@@ -17,9 +25,27 @@ public sealed class TestConsole(string stdin = "") : IConsoleIO, IDisposable
 
     public int Width => 80;
 
-    public string Stdout => _out.ToString();
+    public string Stdout
+    {
+        get
+        {
+            lock (Out)
+            {
+                return _out.ToString();
+            }
+        }
+    }
 
-    public string Stderr => _error.ToString();
+    public string Stderr
+    {
+        get
+        {
+            lock (Error)
+            {
+                return _error.ToString();
+            }
+        }
+    }
 
     public void Dispose()
     {
@@ -34,35 +60,48 @@ public static class Orc
 {
     public sealed record Result(int ExitCode, string Stdout, string Stderr)
     {
-        public string[] StdoutLines => Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        public string[] StdoutLines => Lines(Stdout);
 
-        public string[] StderrLines => Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        public string[] StderrLines => Lines(Stderr);
 
         public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}--- stderr\n{Stderr}";
     }
+
+    public static string[] Lines(string text) => text.ReplaceLineEndings("\n").Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     public static async Task<Result> RunAsync(
         string[] args,
         string stdin = "",
         IReadOnlyDictionary<string, string>? environment = null,
-        TimeProvider? time = null) =>
-        await RunUntilAsync(args, TestContext.Current.CancellationToken, stdin, environment, time);
-
-    /// <summary>Runs until the command ends or <paramref name="cancellationToken"/> fires (as Ctrl-C would).</summary>
-    public static async Task<Result> RunUntilAsync(
-        string[] args,
-        CancellationToken cancellationToken,
-        string stdin = "",
-        IReadOnlyDictionary<string, string>? environment = null,
         TimeProvider? time = null)
     {
         using var console = new TestConsole(stdin);
-        var code = await OrcApp.RunAsync(
+        var code = await RunAsync(args, console, TestContext.Current.CancellationToken, environment, time);
+        return new Result(code, console.Stdout, console.Stderr);
+    }
+
+    /// <summary>Runs with a console the caller can watch, until the command ends or <paramref name="cancellationToken"/> fires (as Ctrl-C would).</summary>
+    public static Task<int> RunAsync(
+        string[] args,
+        TestConsole console,
+        CancellationToken cancellationToken,
+        IReadOnlyDictionary<string, string>? environment = null,
+        TimeProvider? time = null) =>
+        OrcApp.RunAsync(
             args,
             console,
             name => environment is not null && environment.TryGetValue(name, out var value) ? value : null,
             cancellationToken,
             time);
-        return new Result(code, console.Stdout, console.Stderr);
+
+    /// <summary>Waits (at most 10 s) until <paramref name="condition"/> holds.</summary>
+    public static async Task EventuallyAsync(Func<bool> condition, string what)
+    {
+        var deadline = TimeProvider.System.GetUtcNow() + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(TimeProvider.System.GetUtcNow() < deadline, $"timed out waiting for {what}");
+            await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System, TestContext.Current.CancellationToken);
+        }
     }
 }
