@@ -1,0 +1,130 @@
+using Orchestrator.ControlPlane.Store;
+
+namespace Orchestrator.ControlPlane.Hosting;
+
+/// <summary>
+/// The command line of <c>orc-control-plane</c>: either options to run with, a request for
+/// help, or one error line saying what is wrong and how to fix it.
+/// </summary>
+public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool Help, string? Error)
+{
+    public const string Usage = """
+        Usage: orc-control-plane [options]
+
+        Runs the Orchestrator control plane: the cluster API (gRPC), health and metrics.
+
+        Options:
+          --listen HOST:PORT        gRPC endpoint, HTTP/2 only (default 127.0.0.1:7070)
+          --http-listen HOST:PORT   /healthz, /readyz and /metrics over HTTP/1.1 (default 127.0.0.1:7071)
+          --store URL               sqlite://PATH or etcd://HOST:PORT[,HOST:PORT...]
+                                    (default sqlite://./orc-data/state.db; the folder is created)
+          --member-id ID            this control plane's name among several on one store (default: host name)
+          -h, --help                show this help
+
+        Telemetry: traces and metrics go to OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set;
+        /metrics always serves Prometheus text.
+        """;
+
+    public static ControlPlaneCommandLine Parse(IReadOnlyList<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var options = new ControlPlaneOptions();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var arg = args[i];
+            if (arg is "-h" or "--help" or "-?")
+            {
+                return new ControlPlaneCommandLine(null, true, null);
+            }
+
+            string flag = arg;
+            string? value = null;
+            var eq = arg.IndexOf('=', StringComparison.Ordinal);
+            if (arg.StartsWith("--", StringComparison.Ordinal) && eq > 0)
+            {
+                flag = arg[..eq];
+                value = arg[(eq + 1)..];
+            }
+
+            if (flag is not ("--listen" or "--http-listen" or "--store" or "--member-id"))
+            {
+                return Fail(arg.StartsWith('-')
+                    ? $"unknown option {flag}; run orc-control-plane --help for the options"
+                    : $"unexpected argument \"{arg}\"; orc-control-plane takes only options (see --help)");
+            }
+
+            if (value is null)
+            {
+                if (i + 1 >= args.Count || args[i + 1].StartsWith("--", StringComparison.Ordinal))
+                {
+                    return Fail($"{flag} needs a value, for example {Example(flag)}");
+                }
+
+                value = args[++i];
+            }
+
+            if (value.Trim().Length == 0)
+            {
+                return Fail($"{flag} needs a value, for example {Example(flag)}");
+            }
+
+            switch (flag)
+            {
+                case "--listen":
+                    options.Listen = value;
+                    break;
+                case "--http-listen":
+                    options.HttpListen = value;
+                    break;
+                case "--store":
+                    options.Store = value;
+                    break;
+                default:
+                    options.MemberId = value;
+                    break;
+            }
+        }
+
+        try
+        {
+            var grpc = ListenAddress.Parse(options.Listen, "--listen");
+            var http = ListenAddress.Parse(options.HttpListen, "--http-listen");
+            if (grpc.Port != 0 && grpc.Port == http.Port)
+            {
+                return Fail($"--listen and --http-listen both use port {grpc.Port}; gRPC (HTTP/2) and HTTP/1.1 need separate ports");
+            }
+        }
+        catch (FormatException e)
+        {
+            return Fail(e.Message);
+        }
+
+        try
+        {
+            _ = StateStoreFactory.Parse(options.Store);
+        }
+        catch (ArgumentException e)
+        {
+            return Fail("--store: " + StripParamName(e));
+        }
+
+        return new ControlPlaneCommandLine(options, false, null);
+    }
+
+    /// <summary>The message of an <see cref="ArgumentException"/> without the " (Parameter 'x')" suffix .NET appends.</summary>
+    public static string StripParamName(ArgumentException e)
+    {
+        var suffix = e.ParamName is null ? null : $" (Parameter '{e.ParamName}')";
+        return suffix is not null && e.Message.EndsWith(suffix, StringComparison.Ordinal) ? e.Message[..^suffix.Length] : e.Message;
+    }
+
+    private static ControlPlaneCommandLine Fail(string message) => new(null, false, message);
+
+    private static string Example(string flag) => flag switch
+    {
+        "--listen" => "--listen 127.0.0.1:7070",
+        "--http-listen" => "--http-listen 127.0.0.1:7071",
+        "--store" => "--store sqlite://./orc-data/state.db",
+        _ => "--member-id cp-1",
+    };
+}

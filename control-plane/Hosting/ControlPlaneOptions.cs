@@ -1,0 +1,24 @@
+namespace Orchestrator.ControlPlane.Hosting;
+
+/// <summary>How a control plane listens, which store it uses, and who it is.</summary>
+public sealed class ControlPlaneOptions
+{
+    public const string DefaultListen = "127.0.0.1:7070";
+    public const string DefaultHttpListen = "127.0.0.1:7071";
+    public const string DefaultStore = "sqlite://./orc-data/state.db";
+
+    /// <summary>The gRPC endpoint, <c>host:port</c>: HTTP/2 only, plain text (h2c). Port 0 picks a free port.</summary>
+    public string Listen { get; set; } = DefaultListen;
+
+    /// <summary>The HTTP/1.1 endpoint for <c>/healthz</c>, <c>/readyz</c> and <c>/metrics</c>, <c>host:port</c>. Port 0 picks a free port.</summary>
+    public string HttpListen { get; set; } = DefaultHttpListen;
+
+    /// <summary>The state store: <c>sqlite://path/state.db</c> or <c>etcd://host:port,host:port</c>.</summary>
+    public string Store { get; set; } = DefaultStore;
+
+    /// <summary>This control plane's identity among several on one store; defaults to the host name.</summary>
+    public string MemberId { get; set; } = DefaultMemberId();
+
+    public static string DefaultMemberId() =>
+        Environment.MachineName.ToLowerInvariant() is { Length: > 0 } host ? host : "control-plane";
+}

@@ -1,0 +1,89 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+using Orchestrator.ControlPlane.Api;
+using Orchestrator.ControlPlane.Objects;
+using Orchestrator.ControlPlane.Store;
+using Orchestrator.ControlPlane.Telemetry;
+
+namespace Orchestrator.ControlPlane.Hosting;
+
+/// <summary>Registers and maps the control plane in any ASP.NET Core host (its own executable, or <c>orc dev</c>).</summary>
+public static class ControlPlaneServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the cluster API, the object layer over <paramref name="store"/>, health and
+    /// telemetry. The host owns the store from here on: it is disposed when the host is.
+    /// OTLP export is on only when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set.
+    /// </summary>
+    public static IServiceCollection AddControlPlane(this IServiceCollection services, ControlPlaneOptions options, IStateStore store)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(store);
+        services.AddSingleton(options);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.AddSingleton<ControlPlaneTelemetry>();
+
+        // Created by a factory so the container disposes it (and the store inside) at shutdown.
+        services.AddSingleton<IStateStore>(sp => new InstrumentedStateStore(store, sp.GetRequiredService<ControlPlaneTelemetry>()));
+        services.AddSingleton<ClusterObjects>();
+        services.AddSingleton<SpecApplier>();
+        services.AddSingleton<ObjectCommands>();
+        services.AddSingleton<ObjectWatcher>();
+
+        services.AddGrpc(o => o.Interceptors.Add<ErrorMappingInterceptor>());
+        services.AddGrpcReflection();
+
+        var otel = services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService("orc-control-plane", serviceVersion: ControlPlaneTelemetry.Version, serviceInstanceId: options.MemberId))
+            .WithTracing(t => t.AddSource(ControlPlaneTelemetry.Name).AddAspNetCoreInstrumentation())
+            .WithMetrics(m => m.AddMeter(ControlPlaneTelemetry.Name).AddAspNetCoreInstrumentation().AddPrometheusExporter());
+        if (!string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT")))
+        {
+            otel.UseOtlpExporter();
+        }
+
+        return services;
+    }
+
+    /// <summary>
+    /// Maps the gRPC services (with reflection) and the HTTP/1.1 endpoints:
+    /// <c>/healthz</c> (the process answers), <c>/readyz</c> (the store answers) and <c>/metrics</c> (Prometheus text).
+    /// </summary>
+    public static TApp MapControlPlane<TApp>(this TApp app)
+        where TApp : IEndpointRouteBuilder, IApplicationBuilder
+    {
+        app.MapGrpcService<ClusterService>();
+        app.MapGrpcReflectionService();
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/readyz", ReadyAsync);
+        app.MapPrometheusScrapingEndpoint("/metrics");
+        return app;
+    }
+
+    private static async Task<IResult> ReadyAsync(IStateStore store, TimeProvider time, CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2), time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, cancellationToken);
+        try
+        {
+            var revision = await store.GetRevisionAsync(linked.Token);
+            return Results.Text($"ready: store {store.Description} at revision {revision}\n");
+        }
+        catch (StateStoreException e)
+        {
+            return Results.Text($"not ready: store {store.Description}: {e.Message}\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+        {
+            return Results.Text($"not ready: store {store.Description} did not answer within 2s\n", statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+    }
+}

@@ -1,0 +1,34 @@
+namespace Orchestrator.ControlPlane.Objects;
+
+/// <summary>Base of the object layer's errors; each message says what is wrong and what to do.</summary>
+public class ObjectException : Exception
+{
+    public ObjectException(string message) : base(message) { }
+
+    public ObjectException(string message, Exception inner) : base(message, inner) { }
+}
+
+/// <summary>The named object does not exist, e.g. <c>service "web" not found</c>.</summary>
+public sealed class ObjectNotFoundException(string kind, string name)
+    : ObjectException($"{kind} \"{name}\" not found")
+{
+    public string Kind { get; } = kind;
+
+    public string Name { get; } = name;
+}
+
+/// <summary>A request that cannot be served as asked (bad name, bad kind, bad value).</summary>
+public sealed class InvalidObjectRequestException(string message) : ObjectException(message);
+
+/// <summary>
+/// A write lost its compare-and-swap race more times than it retries: other writers kept
+/// changing the same objects. Nothing was written; the caller may simply try again.
+/// </summary>
+public sealed class ObjectConflictException(string message) : ObjectException(message);
+
+/// <summary>A stored value could not be decoded as the object its key says it holds.</summary>
+public sealed class InvalidStoredObjectException(string key, string type, Exception inner)
+    : ObjectException($"the value stored at {key} is not a valid {type} ({inner.Message}); fix or delete the key with etcdctl", inner)
+{
+    public string Key { get; } = key;
+}

@@ -1,0 +1,206 @@
+using System.Globalization;
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.Logging;
+using Orchestrator.ControlPlane.Specs;
+using Orchestrator.ControlPlane.Store;
+using Orchestrator.V1;
+
+namespace Orchestrator.ControlPlane.Objects;
+
+/// <summary>What an apply did (or, for a dry run, would do).</summary>
+/// <param name="Revision">Store revision of the transaction that stored the change; 0 if nothing was written.</param>
+public sealed record ApplyPlanResult(IReadOnlyList<ApplyResult> Results, long Revision);
+
+/// <summary>
+/// Stores the documents of one spec file, all or nothing. For each document it reads what
+/// is stored and decides: created (generation 1, revision 1), unchanged (no write at all),
+/// or configured (generation + 1; a new template revision only when the template's hash
+/// changed). Every document is written in one store transaction guarded by the mod
+/// revision of every key the decision read; if another writer got there first, the
+/// transaction writes nothing and the whole decision is made again from fresh reads, at
+/// most <see cref="MaxAttempts"/> times.
+/// </summary>
+public sealed partial class SpecApplier(IStateStore store, TimeProvider time, ILogger<SpecApplier> logger)
+{
+    public const int MaxAttempts = 5;
+
+    /// <exception cref="InvalidObjectRequestException">Two documents name the same object.</exception>
+    /// <exception cref="ObjectConflictException">Other writers won every attempt; nothing was written.</exception>
+    public async Task<ApplyPlanResult> ApplyAsync(IReadOnlyList<SpecDocument> documents, bool dryRun, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(documents);
+        var duplicate = documents.GroupBy(d => (d.Kind, d.Name)).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null)
+        {
+            var lines = string.Join(" and ", duplicate.Select(d => d.Line.ToString(CultureInfo.InvariantCulture)));
+            throw new InvalidObjectRequestException($"{duplicate.Key.Kind} \"{duplicate.Key.Name}\" appears more than once (documents at lines {lines}); keep one document per object");
+        }
+
+        for (var attempt = 1; attempt <= MaxAttempts; attempt++)
+        {
+            var plan = new Plan();
+            foreach (var document in documents)
+            {
+                if (document.Service is { } service)
+                {
+                    await PlanServiceAsync(service, plan, cancellationToken);
+                }
+                else if (document.Job is { } job)
+                {
+                    await PlanJobAsync(job, plan, cancellationToken);
+                }
+            }
+
+            if (dryRun || plan.Ops.Count == 0)
+            {
+                return new ApplyPlanResult(plan.Results, 0);
+            }
+
+            var result = await store.TxnAsync(new Txn(plan.Compares, plan.Ops, []), cancellationToken);
+            if (result.Succeeded)
+            {
+                return new ApplyPlanResult(plan.Results, result.Revision);
+            }
+
+            LogConflict(logger, attempt, MaxAttempts);
+        }
+
+        throw new ObjectConflictException($"the cluster kept changing while this apply was being stored ({MaxAttempts} attempts lost to other writers); nothing was changed, run the apply again");
+    }
+
+    private async Task PlanServiceAsync(ServiceSpec spec, Plan plan, CancellationToken cancellationToken)
+    {
+        var key = StoreKeys.Service(spec.Name);
+        var stored = await store.GetAsync(key, 0, cancellationToken);
+        var now = Timestamp.FromDateTimeOffset(time.GetUtcNow());
+        var hash = TemplateHash.Compute(spec.Template ?? new ReplicaTemplate());
+
+        if (stored.Kv is null)
+        {
+            plan.Compares.Add(Compare.Absent(key));
+            var service = new V1.Service
+            {
+                Meta = new ObjectMeta { Name = spec.Name, Uid = Guid.NewGuid().ToString(), Generation = 1, CreatedAt = now, UpdatedAt = now },
+                Spec = spec.Clone(),
+                Revision = 1,
+            };
+            var first = StoreKeys.ServiceRevision(spec.Name, 1);
+            plan.Compares.Add(Compare.Absent(first));
+            plan.Ops.Add(TxnOp.Put(key, ProtoJson.Encode(service)));
+            plan.Ops.Add(TxnOp.Put(first, ProtoJson.Encode(NewRevision(spec, 1, hash, now, 1, "created"))));
+            plan.Results.Add(Result(ObjectKind.Service, spec.Name, ApplyOutcome.Created, 1, 1, []));
+            return;
+        }
+
+        plan.Compares.Add(Compare.ModRevision(key, stored.Kv.ModRevision));
+        var existing = ProtoJson.Decode<V1.Service>(stored.Kv.Value, key);
+        existing.Meta ??= new ObjectMeta { Name = spec.Name };
+        existing.Spec ??= new ServiceSpec { Name = spec.Name };
+        if (existing.Spec.Equals(spec))
+        {
+            plan.Results.Add(Result(ObjectKind.Service, spec.Name, ApplyOutcome.Unchanged, existing.Revision, existing.Meta.Generation, []));
+            return;
+        }
+
+        var changes = SpecDiff.Describe(existing.Spec, spec);
+        var updated = existing.Clone();
+        updated.Spec = spec.Clone();
+        updated.Status = null;
+        updated.Meta.ResourceVersion = 0;
+        updated.Meta.Generation++;
+        updated.Meta.UpdatedAt = now;
+
+        if (TemplateHash.Compute(existing.Spec.Template ?? new ReplicaTemplate()) != hash)
+        {
+            var latest = await LatestRevisionAsync(spec.Name, cancellationToken);
+            var next = Math.Max(latest, existing.Revision) + 1;
+            var revisionKey = StoreKeys.ServiceRevision(spec.Name, next);
+            var templateChanges = changes.Where(c => c.StartsWith("template: ", StringComparison.Ordinal)).Select(c => c["template: ".Length..]);
+            var cause = "apply: " + string.Join("; ", templateChanges);
+            plan.Compares.Add(Compare.Absent(revisionKey));
+            plan.Ops.Add(TxnOp.Put(revisionKey, ProtoJson.Encode(NewRevision(spec, next, hash, now, updated.Meta.Generation, cause))));
+            updated.Revision = next;
+        }
+
+        plan.Ops.Add(TxnOp.Put(key, ProtoJson.Encode(updated)));
+        plan.Results.Add(Result(ObjectKind.Service, spec.Name, ApplyOutcome.Configured, updated.Revision, updated.Meta.Generation, changes));
+    }
+
+    private async Task PlanJobAsync(JobSpec spec, Plan plan, CancellationToken cancellationToken)
+    {
+        var key = StoreKeys.Job(spec.Name);
+        var stored = await store.GetAsync(key, 0, cancellationToken);
+        var now = Timestamp.FromDateTimeOffset(time.GetUtcNow());
+        if (stored.Kv is null)
+        {
+            plan.Compares.Add(Compare.Absent(key));
+            var job = new V1.Job
+            {
+                Meta = new ObjectMeta { Name = spec.Name, Uid = Guid.NewGuid().ToString(), Generation = 1, CreatedAt = now, UpdatedAt = now },
+                Spec = spec.Clone(),
+            };
+            plan.Ops.Add(TxnOp.Put(key, ProtoJson.Encode(job)));
+            plan.Results.Add(Result(ObjectKind.Job, spec.Name, ApplyOutcome.Created, 0, 1, []));
+            return;
+        }
+
+        plan.Compares.Add(Compare.ModRevision(key, stored.Kv.ModRevision));
+        var existing = ProtoJson.Decode<V1.Job>(stored.Kv.Value, key);
+        existing.Meta ??= new ObjectMeta { Name = spec.Name };
+        existing.Spec ??= new JobSpec { Name = spec.Name };
+        if (existing.Spec.Equals(spec))
+        {
+            plan.Results.Add(Result(ObjectKind.Job, spec.Name, ApplyOutcome.Unchanged, 0, existing.Meta.Generation, []));
+            return;
+        }
+
+        var updated = existing.Clone();
+        updated.Spec = spec.Clone();
+        updated.Status = null;
+        updated.Meta.ResourceVersion = 0;
+        updated.Meta.Generation++;
+        updated.Meta.UpdatedAt = now;
+        plan.Ops.Add(TxnOp.Put(key, ProtoJson.Encode(updated)));
+        plan.Results.Add(Result(ObjectKind.Job, spec.Name, ApplyOutcome.Configured, 0, updated.Meta.Generation, SpecDiff.Describe(existing.Spec, spec)));
+    }
+
+    /// <summary>The highest revision number in a service's history, 0 if it has none.</summary>
+    private async Task<long> LatestRevisionAsync(string service, CancellationToken cancellationToken)
+    {
+        var prefix = StoreKeys.ServiceRevisions(service);
+        var history = await store.ListAsync(prefix, 0, 0, cancellationToken);
+        return history.Items.Count == 0
+            ? 0
+            : history.Items.Max(kv => long.TryParse(StoreKeys.NameOf(kv.Key, prefix), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : 0);
+    }
+
+    private static ServiceRevision NewRevision(ServiceSpec spec, long revision, string hash, Timestamp now, long generation, string cause) => new()
+    {
+        Service = spec.Name,
+        Revision = revision,
+        Template = spec.Template?.Clone() ?? new ReplicaTemplate(),
+        TemplateHash = hash,
+        CreatedAt = now,
+        Generation = generation,
+        Cause = cause,
+    };
+
+    private static ApplyResult Result(ObjectKind kind, string name, ApplyOutcome outcome, long revision, long generation, IEnumerable<string> changes)
+    {
+        var result = new ApplyResult { Kind = kind, Name = name, Outcome = outcome, Revision = revision, Generation = generation };
+        result.Changes.AddRange(changes);
+        return result;
+    }
+
+    private sealed class Plan
+    {
+        public List<Compare> Compares { get; } = [];
+
+        public List<TxnOp> Ops { get; } = [];
+
+        public List<ApplyResult> Results { get; } = [];
+    }
+
+    [LoggerMessage(EventId = 1101, Level = LogLevel.Information, Message = "Apply lost a compare-and-swap race (attempt {Attempt} of {MaxAttempts}); reading again")]
+    private static partial void LogConflict(ILogger logger, int attempt, int maxAttempts);
+}

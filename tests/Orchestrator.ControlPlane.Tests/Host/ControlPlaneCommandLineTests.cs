@@ -1,0 +1,51 @@
+using Orchestrator.ControlPlane.Hosting;
+
+namespace Orchestrator.ControlPlane.Tests.Host;
+
+public class ControlPlaneCommandLineTests
+{
+    [Fact]
+    public void No_arguments_give_the_documented_defaults()
+    {
+        var parsed = ControlPlaneCommandLine.Parse([]);
+
+        Assert.Null(parsed.Error);
+        Assert.Equal(("127.0.0.1:7070", "127.0.0.1:7071", "sqlite://./orc-data/state.db"), (parsed.Options!.Listen, parsed.Options.HttpListen, parsed.Options.Store));
+        Assert.False(string.IsNullOrEmpty(parsed.Options.MemberId));
+    }
+
+    [Fact]
+    public void Flags_take_their_value_after_a_space_or_an_equals_sign()
+    {
+        var parsed = ControlPlaneCommandLine.Parse(["--listen", "0.0.0.0:9090", "--http-listen=[::1]:9091", "--store", "etcd://127.0.0.1:2379,127.0.0.1:22379", "--member-id=cp-2"]);
+
+        Assert.Null(parsed.Error);
+        Assert.Equal(("0.0.0.0:9090", "[::1]:9091", "etcd://127.0.0.1:2379,127.0.0.1:22379", "cp-2"), (parsed.Options!.Listen, parsed.Options.HttpListen, parsed.Options.Store, parsed.Options.MemberId));
+    }
+
+    [Theory]
+    [InlineData(new[] { "--port", "1" }, "unknown option --port; run orc-control-plane --help")]
+    [InlineData(new[] { "--listen" }, "--listen needs a value, for example --listen 127.0.0.1:7070")]
+    [InlineData(new[] { "--listen", "7070" }, "--listen \"7070\" is not host:port")]
+    [InlineData(new[] { "--listen", "example.com:7070" }, "\"example.com\" is not an IP address")]
+    [InlineData(new[] { "--http-listen", "127.0.0.1:99999" }, "\"99999\" is not a port")]
+    [InlineData(new[] { "--listen", "127.0.0.1:7070", "--http-listen", "127.0.0.1:7070" }, "both use port 7070")]
+    [InlineData(new[] { "--store", "postgres://db" }, "--store: store 'postgres://db' is not a store address; give one of sqlite://")]
+    [InlineData(new[] { "serve" }, "unexpected argument \"serve\"")]
+    public void A_bad_command_line_gives_one_error_that_says_what_to_fix(string[] args, string expected)
+    {
+        var parsed = ControlPlaneCommandLine.Parse(args);
+
+        Assert.Null(parsed.Options);
+        Assert.NotNull(parsed.Error);
+        Assert.Contains(expected, parsed.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', parsed.Error);
+    }
+
+    [Fact]
+    public void Help_is_recognised_anywhere()
+    {
+        Assert.True(ControlPlaneCommandLine.Parse(["--store", "sqlite://x.db", "--help"]).Help);
+        Assert.Contains("--http-listen", ControlPlaneCommandLine.Usage, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,139 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using Orchestrator.ControlPlane.Objects;
+using Orchestrator.ControlPlane.Specs;
+using Orchestrator.ControlPlane.Store;
+using Orchestrator.TestSupport;
+using Orchestrator.V1;
+using StoreWatchEvent = Orchestrator.ControlPlane.Store.WatchEvent;
+
+namespace Orchestrator.ControlPlane.Tests.Objects;
+
+public sealed class SpecApplierTests : IAsyncLifetime
+{
+    private readonly TempDirectory _dir = new("orc-applier");
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero));
+    private SqliteStateStore? _store;
+
+    private SqliteStateStore Store => _store!;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync() => _store = await SqliteStateStore.OpenAsync(_dir.File("state.db"), _time, cancellationToken: Ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
+        }
+
+        _dir.Dispose();
+    }
+
+    private static SpecDocument Web(int replicas = 3, string image = "nginx:1.26") =>
+        new(1, new ServiceSpec { Name = "web", Replicas = replicas, Template = new ReplicaTemplate { Driver = Driver.Docker, Image = image } }, null);
+
+    private SpecApplier Applier(IStateStore store) => new(store, _time, NullLogger<SpecApplier>.Instance);
+
+    [Fact]
+    public async Task A_created_service_is_stored_as_readable_json_with_its_first_revision()
+    {
+        var result = await Applier(Store).ApplyAsync([Web()], dryRun: false, Ct);
+
+        var stored = (await Store.GetAsync(StoreKeys.Service("web"), cancellationToken: Ct)).Kv!;
+        var json = System.Text.Encoding.UTF8.GetString(stored.Value);
+        Assert.Contains("\"image\": \"nginx:1.26\"", json, StringComparison.Ordinal);
+        Assert.Contains("\"createdAt\": \"2026-01-02T03:04:05Z\"", json, StringComparison.Ordinal);
+        var revision = ProtoJson.Decode<ServiceRevision>((await Store.GetAsync(StoreKeys.ServiceRevision("web", 1), cancellationToken: Ct)).Kv!.Value, "rev");
+        Assert.Equal(("created", 1L, TemplateHash.Compute(Web().Service!.Template)), (revision.Cause, revision.Generation, revision.TemplateHash));
+        Assert.Equal(stored.ModRevision, result.Revision);
+    }
+
+    [Fact]
+    public async Task A_write_that_lands_between_read_and_commit_makes_the_apply_decide_again_from_fresh_state()
+    {
+        await Applier(Store).ApplyAsync([Web(replicas: 3)], dryRun: false, Ct);
+        var racing = new InterferingStore(Store, times: 1, async inner =>
+        {
+            var current = (await inner.GetAsync(StoreKeys.Service("web"))).Kv!;
+            var service = ProtoJson.Decode<Service>(current.Value, current.Key);
+            service.Spec.Replicas = 7;
+            service.Meta.Generation++;
+            await inner.TxnAsync(Txn.Unconditional(TxnOp.Put(current.Key, ProtoJson.Encode(service))));
+        });
+
+        var result = await Applier(racing).ApplyAsync([Web(replicas: 5)], dryRun: false, Ct);
+
+        var applied = Assert.Single(result.Results);
+        Assert.Equal((ApplyOutcome.Configured, 3L), (applied.Outcome, applied.Generation));
+        Assert.Equal(["replicas 7 -> 5"], applied.Changes);
+        Assert.Equal(2, racing.Transactions);
+    }
+
+    [Fact]
+    public async Task An_apply_that_always_loses_the_race_fails_as_a_conflict_and_writes_nothing_of_its_own()
+    {
+        await Applier(Store).ApplyAsync([Web(replicas: 3)], dryRun: false, Ct);
+        var racing = new InterferingStore(Store, times: int.MaxValue, async inner =>
+        {
+            var current = (await inner.GetAsync(StoreKeys.Service("web"))).Kv!;
+            await inner.TxnAsync(Txn.Unconditional(TxnOp.Put(current.Key, current.Value)));
+        });
+
+        var error = await Assert.ThrowsAsync<ObjectConflictException>(() => Applier(racing).ApplyAsync([Web(replicas: 5)], dryRun: false, Ct));
+
+        Assert.Contains("run the apply again", error.Message, StringComparison.Ordinal);
+        Assert.Equal(SpecApplier.MaxAttempts, racing.Transactions);
+        var stored = ProtoJson.Decode<Service>((await Store.GetAsync(StoreKeys.Service("web"), cancellationToken: Ct)).Kv!.Value, "web");
+        Assert.Equal((3, 1L), (stored.Spec.Replicas, stored.Meta.Generation));
+    }
+
+    [Fact]
+    public async Task Two_documents_for_one_object_are_rejected_before_anything_is_read()
+    {
+        var before = await Store.GetRevisionAsync(Ct);
+
+        var error = await Assert.ThrowsAsync<InvalidObjectRequestException>(() => Applier(Store).ApplyAsync([Web(), Web(replicas: 4) with { Line = 9 }], dryRun: false, Ct));
+
+        Assert.Contains("lines 1 and 9", error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, await Store.GetRevisionAsync(Ct));
+        Assert.Null((await Store.GetAsync(StoreKeys.Service("web"), cancellationToken: Ct)).Kv);
+    }
+
+    /// <summary>A real store with another writer that gets in just before each of the first <c>times</c> transactions.</summary>
+    private sealed class InterferingStore(IStateStore inner, int times, Func<IStateStore, Task> interfere) : IStateStore
+    {
+        public int Transactions { get; private set; }
+
+        public string Description => inner.Description;
+
+        public Task<long> GetRevisionAsync(CancellationToken cancellationToken = default) => inner.GetRevisionAsync(cancellationToken);
+
+        public Task<GetResult> GetAsync(string key, long atRevision = 0, CancellationToken cancellationToken = default) => inner.GetAsync(key, atRevision, cancellationToken);
+
+        public Task<ListResult> ListAsync(string prefix, long atRevision = 0, int limit = 0, CancellationToken cancellationToken = default) => inner.ListAsync(prefix, atRevision, limit, cancellationToken);
+
+        public async Task<TxnResult> TxnAsync(Txn txn, CancellationToken cancellationToken = default)
+        {
+            if (Transactions++ < times)
+            {
+                await interfere(inner);
+            }
+
+            return await inner.TxnAsync(txn, cancellationToken);
+        }
+
+        public IAsyncEnumerable<StoreWatchEvent> WatchAsync(string prefix, long fromRevision = 0, CancellationToken cancellationToken = default) => inner.WatchAsync(prefix, fromRevision, cancellationToken);
+
+        public Task<Lease> GrantLeaseAsync(TimeSpan ttl, CancellationToken cancellationToken = default) => inner.GrantLeaseAsync(ttl, cancellationToken);
+
+        public Task<Lease> KeepAliveAsync(long leaseId, CancellationToken cancellationToken = default) => inner.KeepAliveAsync(leaseId, cancellationToken);
+
+        public Task RevokeLeaseAsync(long leaseId, CancellationToken cancellationToken = default) => inner.RevokeLeaseAsync(leaseId, cancellationToken);
+
+        public Task CompactAsync(long revision, CancellationToken cancellationToken = default) => inner.CompactAsync(revision, cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
