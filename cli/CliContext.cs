@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Orchestrator.Cli.Client;
-using Orchestrator.Cli.Parsing;
+using Orchestrator.ControlPlane.Specs;
 
 namespace Orchestrator.Cli;
 
@@ -29,13 +29,19 @@ public sealed class CliContext
             CustomParser = result =>
             {
                 var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
-                if (DurationText.TryParse(text, out var value) && value > TimeSpan.Zero)
+                if (!DurationText.TryParse(text, out var value, out var error))
                 {
-                    return value;
+                    result.AddError($"--timeout: {error}");
+                    return null;
                 }
 
-                result.AddError($"--timeout \"{text}\" is not a duration above zero; write it like 500ms, 5s or 2m");
-                return null;
+                if (value <= TimeSpan.Zero)
+                {
+                    result.AddError($"--timeout must be more than 0s; write it like 500ms, 5s or 2m");
+                    return null;
+                }
+
+                return value;
             },
         };
     }

@@ -79,6 +79,7 @@ public static class OrcApp
         root.Add(ScaleCommand.Create(context));
         root.Add(RolloutCommand.Create(context));
         root.Add(VersionCommand.Create(context));
+        root.Add(DevCommand.Create(context));
         root.SetAction(parse =>
         {
             // `orc` alone: show what it can do, as `orc --help` would.

@@ -106,11 +106,27 @@ public static class ApplyCommand
         {
             ApplyOutcome.Created => "created",
             ApplyOutcome.Unchanged => "unchanged",
-            ApplyOutcome.Configured when result.Kind == ObjectKind.Service && result.Revision > 0 => $"configured (revision {result.Revision})",
-            ApplyOutcome.Configured => "configured",
+            ApplyOutcome.Configured => Configured(result),
             _ => "applied",
         };
         return $"{kind}/{result.Name} {outcome}{(dryRun ? " (dry run)" : "")}";
+    }
+
+    /// <summary>
+    /// A template change makes a new revision, which is what a rollout follows: say which. Other
+    /// changes (replicas 3 -> 5) are named as they are.
+    /// </summary>
+    private static string Configured(ApplyResult result)
+    {
+        var templateChanged = result.Changes.Count == 0 || result.Changes.Any(c => c.StartsWith("template", StringComparison.Ordinal));
+        var parts = new List<string>();
+        if (result.Kind == ObjectKind.Service && result.Revision > 0 && templateChanged)
+        {
+            parts.Add($"revision {result.Revision}");
+        }
+
+        parts.AddRange(result.Changes.Where(c => !c.StartsWith("template", StringComparison.Ordinal)));
+        return parts.Count == 0 ? "configured" : $"configured ({string.Join(", ", parts)})";
     }
 
     /// <summary>The validation problems of a rejected Apply: from the trailer when present, else the status detail's lines.</summary>

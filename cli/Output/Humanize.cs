@@ -1,5 +1,5 @@
-using System.Globalization;
 using Google.Protobuf.WellKnownTypes;
+using Orchestrator.ControlPlane.Specs;
 using Orchestrator.V1;
 
 namespace Orchestrator.Cli.Output;
@@ -48,66 +48,14 @@ public static class Humanize
     }
 
     /// <summary>A protobuf duration as the spec writes it: <c>500ms</c>, <c>5s</c>, <c>2m</c>, <c>1m30s</c>.</summary>
-    public static string SpecDuration(Google.Protobuf.WellKnownTypes.Duration? d)
-    {
-        if (d is null)
-        {
-            return None;
-        }
-
-        var span = d.ToTimeSpan();
-        if (span == TimeSpan.Zero)
-        {
-            return "0s";
-        }
-
-        if (span.Ticks % TimeSpan.TicksPerSecond != 0)
-        {
-            return $"{span.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)}ms";
-        }
-
-        var parts = new List<string>();
-        if (span.Hours > 0 || span.Days > 0)
-        {
-            parts.Add($"{(long)span.TotalHours}h");
-        }
-
-        if (span.Minutes > 0)
-        {
-            parts.Add($"{span.Minutes}m");
-        }
-
-        if (span.Seconds > 0)
-        {
-            parts.Add($"{span.Seconds}s");
-        }
-
-        return string.Concat(parts);
-    }
+    public static string SpecDuration(Google.Protobuf.WellKnownTypes.Duration? d) =>
+        d is null ? None : DurationText.Format(d.ToTimeSpan());
 
     /// <summary>CPU in Kubernetes notation: <c>250m</c>, <c>2</c>.</summary>
-    public static string Cpu(long millis) =>
-        millis % 1000 == 0 ? (millis / 1000).ToString(CultureInfo.InvariantCulture) : $"{millis}m";
+    public static string Cpu(long millis) => Quantity.FormatCpu(millis);
 
-    /// <summary>Memory in Kubernetes binary notation: <c>128Mi</c>, <c>1Gi</c>, plain bytes when not a whole unit.</summary>
-    public static string Memory(long bytes)
-    {
-        string[] units = ["Ki", "Mi", "Gi", "Ti", "Pi"];
-        if (bytes == 0)
-        {
-            return "0";
-        }
-
-        var value = bytes;
-        var unit = -1;
-        while (value % 1024 == 0 && unit < units.Length - 1)
-        {
-            value /= 1024;
-            unit++;
-        }
-
-        return unit < 0 ? value.ToString(CultureInfo.InvariantCulture) : $"{value}{units[unit]}";
-    }
+    /// <summary>Memory in Kubernetes notation, exact and shortest: <c>128Mi</c>, <c>1Gi</c>, <c>512M</c>.</summary>
+    public static string Memory(long bytes) => Quantity.FormatMemory(bytes);
 
     public static string Driver(Driver driver) => driver switch
     {

@@ -21,6 +21,20 @@ public sealed class ApplyCommandTests
     }
 
     [Fact]
+    public void A_configured_service_names_its_new_revision_and_other_changes()
+    {
+        var result = new ApplyResult { Kind = ObjectKind.Service, Name = "web", Outcome = ApplyOutcome.Configured, Revision = 3, Changes = { "template: image nginx:1.26 -> nginx:1.27", "replicas 3 -> 5" } };
+        Assert.Equal("service/web configured (revision 3, replicas 3 -> 5)", ApplyCommand.FormatResult(result, dryRun: false));
+    }
+
+    [Fact]
+    public void A_service_whose_template_did_not_change_keeps_its_revision_out_of_the_line()
+    {
+        var result = new ApplyResult { Kind = ObjectKind.Service, Name = "web", Outcome = ApplyOutcome.Configured, Revision = 1, Changes = { "replicas 5 -> 3" } };
+        Assert.Equal("service/web configured (replicas 5 -> 3)", ApplyCommand.FormatResult(result, dryRun: false));
+    }
+
+    [Fact]
     public void Validation_errors_are_read_from_the_trailer()
     {
         var errors = new ValidationErrors

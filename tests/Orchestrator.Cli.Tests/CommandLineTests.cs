@@ -95,7 +95,7 @@ public sealed class CommandLineTests
         var result = await Orc.RunAsync(["get", "services", "--timeout", "soon"]);
 
         Assert.Equal(2, result.ExitCode);
-        Assert.Contains("--timeout \"soon\" is not a duration", result.Stderr, StringComparison.Ordinal);
+        Assert.StartsWith("error: --timeout: \"soon\" is not a duration", result.StderrLines[0], StringComparison.Ordinal);
     }
 
     [Fact]

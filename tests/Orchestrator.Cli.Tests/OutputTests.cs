@@ -145,7 +145,7 @@ public sealed class OutputTests
     [Theory]
     [InlineData(128L * 1024 * 1024, "128Mi")]
     [InlineData(1024L * 1024 * 1024, "1Gi")]
-    [InlineData(1000, "1000")]
+    [InlineData(1001, "1001")]
     [InlineData(0, "0")]
     public void Memory_is_printed_in_binary_units(long bytes, string expected)
     {

@@ -83,28 +83,6 @@ public sealed class ParsingTests
         Assert.Contains("services, jobs", e.Hint, StringComparison.Ordinal);
     }
 
-    [Theory]
-    [InlineData("500ms", 500)]
-    [InlineData("5s", 5000)]
-    [InlineData("2m", 120000)]
-    [InlineData("1m30s", 90000)]
-    [InlineData("1h", 3600000)]
-    public void Durations_accept_the_units_used_everywhere(string text, int millis)
-    {
-        Assert.True(DurationText.TryParse(text, out var value));
-        Assert.Equal(TimeSpan.FromMilliseconds(millis), value);
-    }
-
-    [Theory]
-    [InlineData("")]
-    [InlineData("5")]
-    [InlineData("5x")]
-    [InlineData("s")]
-    public void Durations_without_a_unit_or_with_an_unknown_unit_are_rejected(string text)
-    {
-        Assert.False(DurationText.TryParse(text, out _));
-    }
-
     [Fact]
     public void Suggestions_are_only_made_for_near_misses()
     {
