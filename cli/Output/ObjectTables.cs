@@ -1,0 +1,152 @@
+using System.Globalization;
+using Orchestrator.V1;
+
+namespace Orchestrator.Cli.Output;
+
+/// <summary>The columns of <c>orc get</c> for each kind, computed from protobuf objects and a clock.</summary>
+public static class ObjectTables
+{
+    public static IReadOnlyList<string> Headers(ObjectKind kind) => kind switch
+    {
+        ObjectKind.Service => ["NAME", "REPLICAS", "REVISION", "DRIVER", "IMAGE/COMMAND", "PORTS", "AGE"],
+        ObjectKind.Job => ["NAME", "COMPLETIONS", "STATE", "DRIVER", "IMAGE/COMMAND", "AGE"],
+        ObjectKind.Node => ["NAME", "STATE", "ADDRESS", "CPU", "MEMORY", "REPLICAS", "DRIVERS", "LAST HEARTBEAT"],
+        ObjectKind.Replica => ["ID", "OWNER", "NODE", "PHASE", "RESTARTS", "ENDPOINT", "AGE", "REASON"],
+        ObjectKind.Event => ["TIME", "OBJECT", "TYPE", "REASON", "MESSAGE"],
+        ObjectKind.Endpoints => ["SERVICE", "PORT", "PUBLISHED", "PROTOCOL", "ENDPOINTS"],
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no table for this kind"),
+    };
+
+    /// <summary>Rows for the given objects; an endpoints object gives one row per port.</summary>
+    public static IEnumerable<IReadOnlyList<string>> Rows(IEnumerable<V1.Object> items, DateTimeOffset now) =>
+        items.SelectMany(item => Rows(item, now));
+
+    public static IEnumerable<IReadOnlyList<string>> Rows(V1.Object item, DateTimeOffset now) => item.KindCase switch
+    {
+        V1.Object.KindOneofCase.Service => [ServiceRow(item.Service, now)],
+        V1.Object.KindOneofCase.Job => [JobRow(item.Job, now)],
+        V1.Object.KindOneofCase.Node => [NodeRow(item.Node, now)],
+        V1.Object.KindOneofCase.Replica => [ReplicaRow(item.Replica, now)],
+        V1.Object.KindOneofCase.Event => [EventRow(item.Event, now)],
+        V1.Object.KindOneofCase.Endpoints => EndpointsRows(item.Endpoints),
+        _ => [],
+    };
+
+    public static IReadOnlyList<string> ServiceRow(Service s, DateTimeOffset now)
+    {
+        var spec = s.Spec ?? new ServiceSpec();
+        var status = s.Status ?? new ServiceStatus();
+        return
+        [
+            spec.Name.Length > 0 ? spec.Name : s.Meta?.Name ?? "",
+            $"{status.ReadyReplicas}/{spec.Replicas}",
+            Num(s.Revision),
+            Humanize.Driver(spec.Template?.Driver ?? Driver.Unspecified),
+            Humanize.Workload(spec.Template),
+            Humanize.Ports(spec.Template?.Ports ?? []),
+            Humanize.Age(s.Meta?.CreatedAt, now),
+        ];
+    }
+
+    public static IReadOnlyList<string> JobRow(Job j, DateTimeOffset now)
+    {
+        var spec = j.Spec ?? new JobSpec();
+        var status = j.Status ?? new JobStatus();
+        return
+        [
+            spec.Name.Length > 0 ? spec.Name : j.Meta?.Name ?? "",
+            $"{status.Succeeded}/{spec.Completions}",
+            Humanize.JobState(status.State),
+            Humanize.Driver(spec.Template?.Driver ?? Driver.Unspecified),
+            Humanize.Workload(spec.Template),
+            Humanize.Age(j.Meta?.CreatedAt, now),
+        ];
+    }
+
+    public static IReadOnlyList<string> NodeRow(Node n, DateTimeOffset now)
+    {
+        var info = n.Info ?? new NodeInfo();
+        var status = n.Status ?? new NodeStatus();
+        var allocated = status.Allocated ?? new Resources();
+        var allocatable = info.Allocatable ?? new Resources();
+        var state = Humanize.NodeState(status.State);
+        if (n.Spec?.Cordoned == true)
+        {
+            state += ",Cordoned";
+        }
+
+        var heartbeat = Humanize.Age(status.LastHeartbeat, now);
+        return
+        [
+            n.Meta?.Name ?? "",
+            state,
+            info.Address.Length > 0 ? info.Address : Humanize.None,
+            $"{Humanize.Cpu(allocated.CpuMillis)}/{Humanize.Cpu(allocatable.CpuMillis)}",
+            $"{Humanize.Memory(allocated.MemoryBytes)}/{Humanize.Memory(allocatable.MemoryBytes)}",
+            Num(status.Replicas),
+            info.Drivers.Count == 0 ? Humanize.None : string.Join(',', info.Drivers.Select(Humanize.Driver)),
+            heartbeat == Humanize.None ? "never" : $"{heartbeat} ago",
+        ];
+    }
+
+    public static IReadOnlyList<string> ReplicaRow(Replica r, DateTimeOffset now)
+    {
+        var spec = r.Spec ?? new ReplicaSpec();
+        var status = r.Status ?? new ReplicaStatus();
+        return
+        [
+            r.Meta?.Name ?? "",
+            Humanize.Owner(spec.Owner),
+            spec.Node.Length > 0 ? spec.Node : Humanize.None,
+            Humanize.Phase(status.Phase),
+            Num(status.Restarts),
+            Humanize.Endpoints(status.Endpoints),
+            Humanize.Age(r.Meta?.CreatedAt, now),
+            Reason(status),
+        ];
+    }
+
+    public static IReadOnlyList<string> EventRow(Event e, DateTimeOffset now) =>
+    [
+        Humanize.Age(e.Time, now),
+        Humanize.Ref(e.Object),
+        Humanize.EventType(e.Type),
+        e.Reason,
+        e.Message,
+    ];
+
+    public static IEnumerable<IReadOnlyList<string>> EndpointsRows(ServiceEndpoints e)
+    {
+        if (e.Ports.Count == 0)
+        {
+            yield return [e.Service, Humanize.None, Humanize.None, Humanize.None, Humanize.None];
+            yield break;
+        }
+
+        foreach (var port in e.Ports)
+        {
+            var endpoints = port.Endpoints.Select(x => $"{x.Endpoint?.Address}:{x.Endpoint?.Port}").ToList();
+            yield return
+            [
+                e.Service,
+                port.Port,
+                port.Published > 0 ? Num(port.Published) : Humanize.None,
+                Humanize.Protocol(port.Protocol),
+                endpoints.Count == 0 ? Humanize.None : string.Join(',', endpoints),
+            ];
+        }
+    }
+
+    /// <summary>Why a replica is where it is: its reason, or for a pending replica the scheduler's message.</summary>
+    private static string Reason(ReplicaStatus status)
+    {
+        if (status.Reason.Length > 0)
+        {
+            return status.Reason;
+        }
+
+        return status.Phase == Phase.Pending && status.Placement?.Message.Length > 0 ? status.Placement.Message : "";
+    }
+
+    private static string Num(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,130 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Threading.Channels;
+using Grpc.Core;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Orchestrator.V1;
+
+namespace Orchestrator.Cli.Tests;
+
+/// <summary>
+/// A hand-written Cluster service that answers from what a test put in it and records what it was
+/// asked, served by Kestrel on an ephemeral HTTP/2-only (h2c) port like the real control plane.
+/// It checks the CLI's side of the wire: requests, deadlines, trailers, streams.
+/// </summary>
+public sealed class FakeCluster : Cluster.ClusterBase
+{
+    public ConcurrentQueue<ApplyRequest> ApplyRequests { get; } = new();
+
+    public ConcurrentQueue<ListRequest> ListRequests { get; } = new();
+
+    public ConcurrentDictionary<(ObjectKind Kind, string Name), V1.Object> Objects { get; } = new();
+
+    public Func<ApplyRequest, ApplyResponse> OnApply { get; set; } = _ => new ApplyResponse();
+
+    public Channel<WatchEvent> WatchEvents { get; } = Channel.CreateUnbounded<WatchEvent>();
+
+    public List<ServiceRevision> Revisions { get; } = [];
+
+    public TaskCompletionSource<ServerCallContext> WatchStarted { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public DateTime? LastDeadline { get; private set; }
+
+    public override Task<ApplyResponse> Apply(ApplyRequest request, ServerCallContext context)
+    {
+        LastDeadline = context.Deadline;
+        ApplyRequests.Enqueue(request);
+        return Task.FromResult(OnApply(request));
+    }
+
+    public override Task<GetResponse> Get(GetRequest request, ServerCallContext context) =>
+        Objects.TryGetValue((request.Kind, request.Name), out var item)
+            ? Task.FromResult(new GetResponse { Object = item, Revision = 7 })
+            : throw new RpcException(new Status(StatusCode.NotFound, $"{request.Kind.ToString().ToLowerInvariant()} \"{request.Name}\" not found"));
+
+    public override Task<ListResponse> List(ListRequest request, ServerCallContext context)
+    {
+        ListRequests.Enqueue(request);
+        var response = new ListResponse { Revision = 7 };
+        response.Items.AddRange(Objects.Where(o => o.Key.Kind == request.Kind).OrderBy(o => o.Key.Name, StringComparer.Ordinal).Select(o => o.Value));
+        return Task.FromResult(response);
+    }
+
+    public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) =>
+        Task.FromResult(new DeleteResponse { Deleted = Objects.TryRemove((request.Kind, request.Name), out _), Revision = 8 });
+
+    public override Task<ScaleResponse> Scale(ScaleRequest request, ServerCallContext context)
+    {
+        if (!Objects.TryGetValue((ObjectKind.Service, request.Service), out var item))
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, $"service \"{request.Service}\" not found"));
+        }
+
+        var previous = item.Service.Spec.Replicas;
+        item.Service.Spec.Replicas = request.Replicas;
+        return Task.FromResult(new ScaleResponse { Previous = previous, Replicas = request.Replicas, Generation = 2 });
+    }
+
+    public override Task<HistoryResponse> History(HistoryRequest request, ServerCallContext context)
+    {
+        var response = new HistoryResponse();
+        response.Revisions.AddRange(Revisions.Where(r => r.Service == request.Service));
+        return Task.FromResult(response);
+    }
+
+    public override Task<VersionResponse> Version(VersionRequest request, ServerCallContext context) =>
+        Task.FromResult(new VersionResponse { Version = "0.1.0", Commit = "abc1234", Store = "sqlite:///tmp/state.db", StoreRevision = 42, MemberId = "cp-1", Leader = true });
+
+    public override async Task Watch(WatchRequest request, IServerStreamWriter<WatchEvent> responseStream, ServerCallContext context)
+    {
+        WatchStarted.TrySetResult(context);
+        await foreach (var e in WatchEvents.Reader.ReadAllAsync(context.CancellationToken))
+        {
+            await responseStream.WriteAsync(e, context.CancellationToken);
+        }
+    }
+}
+
+/// <summary>Hosts a <see cref="FakeCluster"/> on 127.0.0.1 at an ephemeral port.</summary>
+public sealed class FakeClusterServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private FakeClusterServer(WebApplication app, FakeCluster cluster, string address)
+    {
+        _app = app;
+        Cluster = cluster;
+        Address = address;
+    }
+
+    public FakeCluster Cluster { get; }
+
+    public string Address { get; }
+
+    public static async Task<FakeClusterServer> StartAsync()
+    {
+        var cluster = new FakeCluster();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.Protocols = HttpProtocols.Http2));
+        builder.Services.AddGrpc();
+        builder.Services.AddSingleton(cluster);
+        var app = builder.Build();
+        app.MapGrpcService<FakeCluster>();
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return new FakeClusterServer(app, cluster, address.TrimEnd('/'));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

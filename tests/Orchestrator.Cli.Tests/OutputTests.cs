@@ -1,0 +1,154 @@
+using Orchestrator.Cli.Commands;
+using Orchestrator.Cli.Output;
+using Orchestrator.Cli.Parsing;
+using Orchestrator.V1;
+using static Orchestrator.Cli.Tests.Samples;
+
+namespace Orchestrator.Cli.Tests;
+
+public sealed class OutputTests
+{
+    private static async Task<string> RenderAsync(KindInfo kind, IReadOnlyList<V1.Object> items, string format, bool single = false)
+    {
+        using var console = new TestConsole();
+        await GetCommand.WriteAsync(console, kind, items, format, single, Now);
+        return console.Stdout;
+    }
+
+    [Fact]
+    public async Task Services_table_shows_ready_over_desired_revision_workload_ports_and_age()
+    {
+        Golden.Assert("get-services.txt", await RenderAsync(ObjectKinds.Service, [Wrap(Web()), Wrap(Api())], "table"));
+    }
+
+    [Fact]
+    public async Task Jobs_table_shows_succeeded_over_completions_and_state()
+    {
+        Golden.Assert("get-jobs.txt", await RenderAsync(ObjectKinds.Job, [Wrap(Report())], "table"));
+    }
+
+    [Fact]
+    public async Task Nodes_table_shows_state_cordon_allocation_and_heartbeat_age()
+    {
+        Golden.Assert("get-nodes.txt", await RenderAsync(ObjectKinds.Node,
+        [
+            Wrap(Node("node-1", "127.0.0.2", NodeState.Ready, cordoned: false, TimeSpan.FromSeconds(2))),
+            Wrap(Node("node-2", "127.0.0.3", NodeState.NotReady, cordoned: true, TimeSpan.FromSeconds(48))),
+        ], "table"));
+    }
+
+    [Fact]
+    public async Task Replicas_table_shows_the_scheduler_reason_for_a_pending_replica()
+    {
+        Golden.Assert("get-replicas.txt", await RenderAsync(ObjectKinds.Replica, [Wrap(Running("web-7f3k2", "node-1", 20001)), Wrap(Pending("web-q8d1z"))], "table"));
+    }
+
+    [Fact]
+    public async Task Events_table_shows_age_object_type_reason_and_message()
+    {
+        Golden.Assert("get-events.txt", await RenderAsync(ObjectKinds.Event, [Wrap(Scheduled()), Wrap(Unhealthy())], "table"));
+    }
+
+    [Fact]
+    public async Task Endpoints_table_has_one_row_per_port()
+    {
+        Golden.Assert("get-endpoints.txt", await RenderAsync(ObjectKinds.Endpoints, [Wrap(WebEndpoints())], "table"));
+    }
+
+    [Fact]
+    public async Task Json_of_one_object_is_the_object_itself_in_protobuf_json()
+    {
+        var json = await RenderAsync(ObjectKinds.Service, [Wrap(Web())], "json", single: true);
+        Golden.Assert("get-service-web.json", json);
+        var parsed = Google.Protobuf.JsonParser.Default.Parse<Service>(json);
+        Assert.Equal(Web(), parsed);
+    }
+
+    [Fact]
+    public async Task Json_of_a_list_wraps_the_objects_in_items()
+    {
+        Golden.Assert("get-nodes.json", await RenderAsync(ObjectKinds.Node, [Wrap(Node("node-1", "127.0.0.2", NodeState.Ready, false, TimeSpan.FromSeconds(2)))], "json"));
+    }
+
+    [Fact]
+    public async Task Json_of_an_empty_list_is_an_empty_items_array()
+    {
+        var json = await RenderAsync(ObjectKinds.Service, [], "json");
+        Assert.Equal("{\n  \"items\": []\n}\n", json.ReplaceLineEndings("\n"));
+    }
+
+    [Fact]
+    public void Watch_json_is_one_line_per_event_with_type_kind_and_object()
+    {
+        var line = JsonOutput.FormatWatchEvent(new WatchEvent { Type = WatchEventType.Modified, Revision = 12, Object = Wrap(Api()) }, "service");
+        Assert.DoesNotContain('\n', line);
+        Assert.StartsWith("{\"type\":\"MODIFIED\",\"kind\":\"service\",\"revision\":12,\"object\":{\"meta\":{\"name\":\"api\"", line);
+    }
+
+    [Fact]
+    public void Describe_service_shows_spec_status_strategy_revisions_replicas_and_events()
+    {
+        var extras = new DescribeExtras(
+            [Revision(1, "nginx:1.26", TimeSpan.FromMinutes(42), "apply"), Revision(2, "nginx:1.27", TimeSpan.FromMinutes(8), "apply")],
+            [Running("web-7f3k2", "node-1", 20001), Pending("web-q8d1z")],
+            [Scheduled()]);
+        Golden.Assert("describe-service-web.txt", Describer.Describe(Wrap(Web()), extras, Now));
+    }
+
+    [Fact]
+    public void Describe_replica_explains_its_placement()
+    {
+        Golden.Assert("describe-replica.txt", Describer.Describe(Wrap(Running("web-7f3k2", "node-1", 20001)), new DescribeExtras([], [], [Unhealthy()]), Now));
+    }
+
+    [Fact]
+    public void Describe_node_shows_resources_with_allocation_percentages()
+    {
+        var text = Describer.Describe(Wrap(Node("node-1", "127.0.0.2", NodeState.Ready, false, TimeSpan.FromSeconds(2))), DescribeExtras.None, Now);
+        Assert.Contains("  Allocated:      cpu 750m, memory 384Mi (37% cpu, 9% memory)", text);
+        Assert.Contains("Replicas:", text);
+    }
+
+    [Fact]
+    public void Rollout_history_lists_revisions_with_cause_age_and_image()
+    {
+        using var console = new TestConsole();
+        RolloutCommand.WriteHistory(console, [Revision(1, "nginx:1.26", TimeSpan.FromHours(2), "apply"), Revision(2, "nginx:1.27", TimeSpan.FromMinutes(8), "rollback to 1")], Now);
+        Golden.Assert("rollout-history.txt", console.Stdout);
+    }
+
+    [Theory]
+    [InlineData(0, "0s")]
+    [InlineData(45, "45s")]
+    [InlineData(119, "119s")]
+    [InlineData(200, "3m20s")]
+    [InlineData(45 * 60, "45m")]
+    [InlineData(3 * 3600 + 20 * 60, "3h20m")]
+    [InlineData(23 * 3600, "23h")]
+    [InlineData(3 * 86400 + 4 * 3600, "3d4h")]
+    [InlineData(123 * 86400, "123d")]
+    [InlineData(800 * 86400, "2y")]
+    public void Ages_are_precise_when_young_and_coarse_when_old(int seconds, string expected)
+    {
+        Assert.Equal(expected, Humanize.Duration(TimeSpan.FromSeconds(seconds)));
+    }
+
+    [Theory]
+    [InlineData(250, "250m")]
+    [InlineData(1000, "1")]
+    [InlineData(1500, "1500m")]
+    public void Cpu_is_printed_in_kubernetes_notation(long millis, string expected)
+    {
+        Assert.Equal(expected, Humanize.Cpu(millis));
+    }
+
+    [Theory]
+    [InlineData(128L * 1024 * 1024, "128Mi")]
+    [InlineData(1024L * 1024 * 1024, "1Gi")]
+    [InlineData(1001, "1001")]
+    [InlineData(0, "0")]
+    public void Memory_is_printed_in_binary_units(long bytes, string expected)
+    {
+        Assert.Equal(expected, Humanize.Memory(bytes));
+    }
+}
