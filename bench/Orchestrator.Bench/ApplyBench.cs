@@ -3,10 +3,8 @@ using dotnet_etcd;
 using Etcdserverpb;
 using Google.Protobuf;
 using Grpc.Net.Client;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using Orchestrator.ControlPlane.Hosting;
-using Orchestrator.ControlPlane.Store;
 using Orchestrator.V1;
 
 namespace Orchestrator.Bench;
@@ -45,7 +43,7 @@ internal static class ApplyBench
             var channels = Enumerable.Range(0, options.Concurrency).Select(_ => GrpcChannel.ForAddress(url)).ToList();
             try
             {
-                var clients = channels.Select(c => new Cluster.ClusterClient(c)).ToList();
+                var clients = channels.Select(c => new V1.Cluster.ClusterClient(c)).ToList();
                 await RunClientsAsync(clients, 20, new Latency()); // warm-up
                 var latency = new Latency();
                 var ops = await RunClientsAsync(clients, options.ApplyOps / options.Concurrency, latency);
@@ -66,20 +64,20 @@ internal static class ApplyBench
         }
     }
 
-    private static async Task<double> RunClientsAsync(IReadOnlyList<Cluster.ClusterClient> clients, int perClient, Latency latency)
+    private static async Task<double> RunClientsAsync(List<V1.Cluster.ClusterClient> clients, int perClient, Latency latency)
     {
         var start = Stopwatch.GetTimestamp();
         await Task.WhenAll(clients.Select((client, c) => Task.Run(async () =>
         {
             for (var i = 0; i < perClient; i++)
             {
-                var spec = $"""
+                var spec = $$"""
                     kind: Service
-                    name: bench-{c}
-                    replicas: {1 + (i % 2)}
+                    name: bench-{{c}}
+                    replicas: {{1 + (i % 2)}}
                     driver: process
                     command: ["sleep", "3600"]
-                    resources: {{ cpu: 100m, memory: 64Mi }}
+                    resources: { cpu: 100m, memory: 64Mi }
                     """;
                 var t = Stopwatch.GetTimestamp();
                 await client.ApplyAsync(new ApplyRequest { SourceName = "bench.yaml", Content = spec });

@@ -35,5 +35,5 @@ internal sealed class Report
 
     private static string Format(Row row) => string.Create(
         CultureInfo.InvariantCulture,
-        $"  {row.Scenario,-28} {row.Subject,-26} {row.OpsPerSecond,10:F0} ops/s  p50 {row.P50Ms,8:F3} ms  p99 {row.P99Ms,8:F3} ms  {(row.Ratio is { } r ? $"ratio {r:F2} vs {row.Baseline}" : "")} {row.Note}");
+        $"  {row.Scenario,-28} {row.Subject,-26} {(double.IsNaN(row.OpsPerSecond) ? "-" : row.OpsPerSecond.ToString("F0", CultureInfo.InvariantCulture)),10} ops/s  p50 {row.P50Ms,8:F3} ms  p99 {row.P99Ms,8:F3} ms  {(row.Ratio is { } r ? $"ratio {r:F2} vs {row.Baseline}" : "")} {row.Note}");
 }

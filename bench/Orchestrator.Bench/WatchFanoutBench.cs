@@ -68,17 +68,23 @@ internal static class WatchFanoutBench
         using var cts = new CancellationTokenSource();
         var tracker = new Tracker(options.Watchers);
         var prefix = "/bench/watch-raw/";
+        // One raw etcd watch stream per watcher, as EtcdStateStore opens them.
+        var watchClient = client.GetConnection().WatchClient;
         var watches = new List<Task>();
         for (var i = 0; i < options.Watchers; i++)
         {
-            var request = new WatchRequest { CreateRequest = new WatchCreateRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = ByteString.CopyFromUtf8("/bench/watch-raw0") } };
-            watches.Add(client.WatchAsync(request, (WatchResponse r) =>
+            watches.Add(Task.Run(async () =>
             {
-                foreach (var e in r.Events)
+                using var call = watchClient.Watch(cancellationToken: cts.Token);
+                await call.RequestStream.WriteAsync(new WatchRequest { CreateRequest = new WatchCreateRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = ByteString.CopyFromUtf8("/bench/watch-raw0") } });
+                while (await call.ResponseStream.MoveNext(cts.Token))
                 {
-                    tracker.Seen(e.Kv.ModRevision);
+                    foreach (var e in call.ResponseStream.Current.Events)
+                    {
+                        tracker.Seen(e.Kv.ModRevision);
+                    }
                 }
-            }, cancellationToken: cts.Token));
+            }));
         }
 
         // Raw watches are created asynchronously: write a marker until every watcher reports it.
