@@ -30,6 +30,10 @@ public sealed partial class SqliteStateStore : IStateStore
     private readonly ConcurrentDictionary<WatchSubscriber, byte> _subscribers = new();
     private long _revision;
     private long _compactRevision;
+
+    // Events of the transaction being written, published once it commits (see Write).
+    private List<WatchEvent>? _pendingEvents;
+    private long _pendingRevision;
     private volatile bool _disposed;
 
     private SqliteStateStore(string path, string connectionString, SqliteConnection writer, TimeProvider time, ILogger logger)
@@ -316,10 +320,6 @@ public sealed partial class SqliteStateStore : IStateStore
         InsertRow(tx, keyBytes, tombstone, deleted: true);
         return new WatchEvent(WatchEventType.Delete, tombstone, prev.ToKeyValue(key));
     }
-
-    // Events of the transaction being written, published once it commits.
-    private List<WatchEvent>? _pendingEvents;
-    private long _pendingRevision;
 
     /// <summary>
     /// Runs <paramref name="body"/> in one SQLite transaction on the writer connection, then

@@ -214,21 +214,6 @@ public sealed class SqliteStateStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task Closing_the_store_ends_its_watches()
-    {
-        var store = await OpenAsync();
-        var ct = Guard();
-        var watch = store.WatchAsync("/d/", 0, ct).GetAsyncEnumerator(ct);
-        var pending = watch.MoveNextAsync().AsTask();
-
-        await store.DisposeAsync();
-
-        Assert.False(await pending.WaitAsync(ct));
-        await watch.DisposeAsync();
-        await Assert.ThrowsAsync<ObjectDisposedException>(() => store.GetAsync("/d/x", cancellationToken: ct));
-    }
-
-    [Fact]
     public async Task The_store_file_is_in_WAL_mode()
     {
         await using var store = await OpenAsync();

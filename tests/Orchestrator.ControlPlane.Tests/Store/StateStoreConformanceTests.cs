@@ -401,6 +401,22 @@ public abstract class StateStoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Closing_the_store_ends_its_watches()
+    {
+        var ct = Guard();
+        var watch = Store.WatchAsync(Prefix, 0, ct).GetAsyncEnumerator(ct);
+        var pending = watch.MoveNextAsync().AsTask();
+        await PutAsync(K("seen"), "1");
+        Assert.True(await pending.WaitAsync(ct));
+        var next = watch.MoveNextAsync().AsTask();
+
+        await Store.DisposeAsync();
+
+        Assert.False(await next.WaitAsync(ct));
+        await watch.DisposeAsync();
+    }
+
+    [Fact]
     public async Task An_expired_lease_deletes_its_keys_and_watchers_see_the_deletes()
     {
         var lease = await Store.GrantLeaseAsync(LeaseTtl, Guard());
