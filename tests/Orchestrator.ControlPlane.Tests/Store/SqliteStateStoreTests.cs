@@ -214,6 +214,19 @@ public sealed class SqliteStateStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_second_owner_of_the_same_file_is_refused_until_the_first_closes()
+    {
+        var first = await OpenAsync();
+
+        var error = await Assert.ThrowsAsync<StateStoreException>(OpenAsync);
+        await first.DisposeAsync();
+        await using var second = await OpenAsync();
+
+        Assert.Contains("already open in another process", error.Message, StringComparison.Ordinal);
+        Assert.Contains("own --store", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task The_store_file_is_in_WAL_mode()
     {
         await using var store = await OpenAsync();
