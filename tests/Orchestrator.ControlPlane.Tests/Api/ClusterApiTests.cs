@@ -1,4 +1,7 @@
+using System.Diagnostics.Metrics;
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.ControlPlane.Telemetry;
 using Orchestrator.ControlPlane.Objects;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.TestSupport;
@@ -225,6 +228,38 @@ public abstract class ClusterApiTestsBase : IAsyncLifetime
         var web = await NextAsync(events);
         Assert.Equal((V1.WatchEventType.Modified, "web", 1), (web.Type, web.Object.Service.Meta.Name, web.Object.Service.Spec.Replicas));
         Assert.Equal(await StoreRevisionAsync(), web.Revision);
+    }
+
+    [Fact]
+    public async Task A_watch_the_client_cancels_ends_on_the_server()
+    {
+        var streams = Cp.App.Services.GetRequiredService<ControlPlaneTelemetry>().WatchStreams;
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument, streams))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) =>
+        {
+            if (value < 0)
+            {
+                closed.TrySetResult();
+            }
+        });
+        listener.Start();
+
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        using var watch = Client.Watch(new WatchRequest { Kind = ObjectKind.Service }, cancellationToken: cancel.Token);
+        Assert.Equal(V1.WatchEventType.Synced, (await NextAsync(watch.ResponseStream)).Type);
+
+        await cancel.CancelAsync();
+
+        // The server's stream count going down is the proof; the bound only turns a hang into a failure.
+        await closed.Task.WaitAsync(TimeSpan.FromSeconds(30), TimeProvider.System, Ct);
     }
 
     [Fact]
