@@ -385,6 +385,19 @@ public abstract class ClusterApiTestsBase : IAsyncLifetime
         Assert.False(string.IsNullOrEmpty(version.Version));
     }
 
+    [Fact]
+    public async Task Server_reflection_lists_the_cluster_service()
+    {
+        var reflection = new Grpc.Reflection.V1Alpha.ServerReflection.ServerReflectionClient(Cp.Channel);
+        using var call = reflection.ServerReflectionInfo(cancellationToken: Ct);
+
+        await call.RequestStream.WriteAsync(new Grpc.Reflection.V1Alpha.ServerReflectionRequest { ListServices = "" }, Ct);
+        await call.RequestStream.CompleteAsync();
+
+        Assert.True(await call.ResponseStream.MoveNext(Ct));
+        Assert.Contains("orchestrator.v1.Cluster", call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name));
+    }
+
     private async Task PutReplicaAsync(string id, string service, Phase? phase)
     {
         var replica = new Replica
