@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Orchestrator.ControlPlane.Specs;
 using Orchestrator.V1;
 
@@ -248,5 +249,15 @@ public class SpecParserTests
     {
         Assert.Contains("t.yaml:4: <<: YAML merge keys are not supported; write the fields out in each document",
             Errors("x: &b { image: x }\nkind: Service\nname: web\n<<: *b\n"));
+    }
+
+    [Fact]
+    public void Env_is_stored_in_name_order_so_reordering_it_changes_nothing()
+    {
+        var a = ParseOne("kind: Service\nname: web\nimage: x\nenv: { B: 2, A: 1, C: 3 }\n");
+        var b = ParseOne("kind: Service\nname: web\nimage: x\nenv: { C: 3, A: 1, B: 2 }\n");
+
+        Assert.Equal(["A", "B", "C"], a.Service!.Template.Env.Keys);
+        Assert.Equal(a.Service.Template.ToByteArray(), b.Service!.Template.ToByteArray());
     }
 }
