@@ -451,4 +451,24 @@ public sealed class EtcdClusterApiTests : ClusterApiTestsBase
             await _etcd.DisposeAsync();
         }
     }
+
+    [Fact]
+    public async Task When_etcd_is_gone_calls_fail_as_unavailable_and_readyz_says_not_ready()
+    {
+        await ApplyAsync(Web());
+        await _etcd!.DisposeAsync();
+        _etcd = null;
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => GetServiceAsync("web"));
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Contains("the state store is unavailable", error.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("etcd", error.Status.Detail, StringComparison.Ordinal);
+
+        using var http = new HttpClient { BaseAddress = Cp.HttpUrl };
+        using var health = await http.GetAsync(new Uri("/healthz", UriKind.Relative), Ct);
+        Assert.Equal(System.Net.HttpStatusCode.OK, health.StatusCode);
+        using var ready = await http.GetAsync(new Uri("/readyz", UriKind.Relative), Ct);
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.StartsWith("not ready: store etcd://", await ready.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+    }
 }
