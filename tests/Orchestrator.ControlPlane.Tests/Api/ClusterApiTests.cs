@@ -386,6 +386,38 @@ public abstract class ClusterApiTestsBase : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_connected_node_cannot_be_deleted_and_a_disconnected_one_can()
+    {
+        var node = new Node { Meta = new ObjectMeta { Name = "node-1" }, Info = new NodeInfo { Address = "127.0.0.2" } };
+        await Cp.Store.TxnAsync(Txn.Unconditional(
+            TxnOp.Put(StoreKeys.Node("node-1"), ProtoJson.Encode(node)),
+            TxnOp.Put(StoreKeys.NodeStatus("node-1"), ProtoJson.Encode(new NodeStatus { State = NodeState.Ready })),
+            TxnOp.Put(StoreKeys.NodeLiveness("node-1"), "test-cp"u8.ToArray())), Ct);
+        var listed = Assert.Single((await Client.ListAsync(new ListRequest { Kind = ObjectKind.Node }, cancellationToken: Ct)).Items);
+        Assert.Equal(("127.0.0.2", NodeState.Ready), (listed.Node.Info.Address, listed.Node.Status.State));
+
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await Client.DeleteAsync(new DeleteRequest { Kind = ObjectKind.Node, Name = "node-1" }, cancellationToken: Ct));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("node \"node-1\" is connected; stop its agent", refused.Status.Detail, StringComparison.Ordinal);
+
+        await Cp.Store.TxnAsync(Txn.Unconditional(TxnOp.Delete(StoreKeys.NodeLiveness("node-1"))), Ct);
+        var deleted = await Client.DeleteAsync(new DeleteRequest { Kind = ObjectKind.Node, Name = "node-1" }, cancellationToken: Ct);
+
+        Assert.True(deleted.Deleted);
+        Assert.Empty((await Client.ListAsync(new ListRequest { Kind = ObjectKind.Node }, cancellationToken: Ct)).Items);
+        Assert.Null((await Cp.Store.GetAsync(StoreKeys.NodeStatus("node-1"), cancellationToken: Ct)).Kv);
+    }
+
+    [Fact]
+    public async Task Replicas_cannot_be_deleted_through_the_api()
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await Client.DeleteAsync(new DeleteRequest { Kind = ObjectKind.Replica, Name = "web-1" }, cancellationToken: Ct));
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("scale the service", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Server_reflection_lists_the_cluster_service()
     {
         var reflection = new Grpc.Reflection.V1Alpha.ServerReflection.ServerReflectionClient(Cp.Channel);
