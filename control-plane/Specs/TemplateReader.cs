@@ -12,6 +12,9 @@ internal sealed class TemplateReader(SpecReader r, bool isJob)
 
     private const string CommandExample = "[\"python3\", \"-m\", \"http.server\"]";
 
+    /// <summary>The valid published ports read, with their nodes, for checks across the documents of a file.</summary>
+    public List<(int Port, YamlNode Node, string Field)> Published { get; } = [];
+
     public ReplicaTemplate Read(Fields fields)
     {
         var template = new ReplicaTemplate
@@ -365,6 +368,7 @@ internal sealed class TemplateReader(SpecReader r, bool isJob)
                     else
                     {
                         byPublished[published] = i;
+                        Published.Add((published, publishedNode, path + ".published"));
                     }
                 }
             }
