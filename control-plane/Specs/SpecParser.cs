@@ -69,7 +69,7 @@ public static class SpecParser
             {
                 if (published.TryGetValue(port, out var owner))
                 {
-                    reader.Error(node, field, $"{port.ToString(CultureInfo.InvariantCulture)} is already published by the service {SpecReader.Quote(owner.Name)} at line {owner.Line.ToString(CultureInfo.InvariantCulture)}; every node listens on a published port for one service only, use a different port");
+                    reader.Error(node, field, $"{port.ToString(CultureInfo.InvariantCulture)} is already published by {(owner.Name.Length > 0 ? "the service " + SpecReader.Quote(owner.Name) : "another service")} at line {owner.Line.ToString(CultureInfo.InvariantCulture)}; every node listens on a published port for one service only, use a different port");
                 }
                 else
                 {
