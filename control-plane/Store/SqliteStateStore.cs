@@ -291,7 +291,8 @@ public sealed partial class SqliteStateStore : IStateStore
                         var keyBytes = KeyBytes.Of(put.Key);
                         var prev = ReadLatest(_writer, tx, keyBytes, long.MaxValue);
                         var live = prev is { Deleted: false } ? prev : null;
-                        var kv = new KeyValue(put.Key, put.Value, live?.CreateRevision ?? newRevision, newRevision, (live?.Version ?? 0) + 1, put.Lease);
+                        // Watchers get their own copy: the caller may reuse its buffer once the put returns.
+                        var kv = new KeyValue(put.Key, put.Value.ToArray(), live?.CreateRevision ?? newRevision, newRevision, (live?.Version ?? 0) + 1, put.Lease);
                         InsertRow(tx, keyBytes, kv, deleted: false);
                         events.Add((keyBytes, new WatchEvent(WatchEventType.Put, kv, live?.ToKeyValue(put.Key))));
                         results.Add(new OpResult(null, 0));
