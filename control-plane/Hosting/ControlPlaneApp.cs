@@ -29,11 +29,22 @@ public static partial class ControlPlaneApp
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var grpc = ListenAddress.Parse(options.Listen, "--listen");
-        var http = ListenAddress.Parse(options.HttpListen, "--http-listen");
-        if (grpc.Port != 0 && grpc.Port == http.Port)
+        ListenAddress grpc;
+        ListenAddress http;
+        try
         {
-            throw new FormatException($"--listen and --http-listen both use port {grpc.Port}; gRPC (HTTP/2) and HTTP/1.1 need separate ports, for example --listen 127.0.0.1:7070 --http-listen 127.0.0.1:7071");
+            grpc = ListenAddress.Parse(options.Listen, "--listen");
+            http = ListenAddress.Parse(options.HttpListen, "--http-listen");
+            if (grpc.Port != 0 && grpc.Port == http.Port)
+            {
+                throw new FormatException($"--listen and --http-listen both use port {grpc.Port}; gRPC (HTTP/2) and HTTP/1.1 need separate ports, for example --listen 127.0.0.1:7070 --http-listen 127.0.0.1:7071");
+            }
+        }
+        catch (FormatException) when (store is not null)
+        {
+            // The app owns a store it is given, also when it never gets built.
+            await store.DisposeAsync();
+            throw;
         }
 
         store ??= await OpenStoreAsync(options.Store, TimeProvider.System, cancellationToken);
