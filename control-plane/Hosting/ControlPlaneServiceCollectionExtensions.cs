@@ -38,6 +38,11 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<ObjectCommands>();
         services.AddSingleton<ObjectWatcher>();
 
+        // One control plane per store until leader election exists, so this one compacts.
+        services.TryAddSingleton(new HistoryCompactorOptions());
+        services.AddSingleton<HistoryCompactor>();
+        services.AddHostedService<HistoryCompactionService>();
+
         services.AddGrpc(o => o.Interceptors.Add<ErrorMappingInterceptor>());
         services.AddGrpcReflection();
 

@@ -23,6 +23,7 @@ public sealed class HistoryCompactorOptions
 public sealed partial class HistoryCompactor(IStateStore store, TimeProvider time, HistoryCompactorOptions options, ILogger<HistoryCompactor> logger)
 {
     private long _seenLastPass;
+    private long _compactedTo;
 
     /// <summary>Runs passes until cancelled. Failures are logged and retried next interval.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -57,7 +58,7 @@ public sealed partial class HistoryCompactor(IStateStore store, TimeProvider tim
     {
         var target = _seenLastPass;
         _seenLastPass = await store.GetRevisionAsync(cancellationToken);
-        if (target <= 0)
+        if (target <= _compactedTo)
         {
             return 0;
         }
@@ -72,6 +73,7 @@ public sealed partial class HistoryCompactor(IStateStore store, TimeProvider tim
             return 0;
         }
 
+        _compactedTo = target;
         LogCompacted(logger, target, _seenLastPass);
         return target;
     }

@@ -10,7 +10,7 @@ public sealed class HistoryCompactorTests : IAsyncLifetime
 {
     private readonly TempDirectory _dir = new("orc-compactor");
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
-    private IStateStore _store = null!;
+    private SqliteStateStore _store = null!;
 
     public async ValueTask InitializeAsync() => _store = await SqliteStateStore.OpenAsync(_dir.File("state.db"), _time);
 
@@ -59,8 +59,11 @@ public sealed class HistoryCompactorTests : IAsyncLifetime
         await PutAsync("/t/a", "1");
         await compactor.CompactOnceAsync(TestContext.Current.CancellationToken);
         await PutAsync("/t/a", "2");
+        var last = await _store.GetRevisionAsync(TestContext.Current.CancellationToken);
         Assert.NotEqual(0, await compactor.CompactOnceAsync(TestContext.Current.CancellationToken));
+        Assert.Equal(last, await compactor.CompactOnceAsync(TestContext.Current.CancellationToken));
 
+        // Nothing was written since: the target is what was already compacted.
         Assert.Equal(0, await compactor.CompactOnceAsync(TestContext.Current.CancellationToken));
     }
 
