@@ -23,6 +23,20 @@ internal sealed class RuntimeEventHub
         }
     }
 
+    /// <summary>Ends every subscriber's stream (the runtime is going away).</summary>
+    public void Complete()
+    {
+        lock (_gate)
+        {
+            foreach (var subscriber in _subscribers)
+            {
+                subscriber.Writer.TryComplete();
+            }
+
+            _subscribers.Clear();
+        }
+    }
+
     /// <summary>Subscribes now (not when enumeration starts), so nothing published after this call is missed.</summary>
     public IAsyncEnumerable<RuntimeEvent> Subscribe(CancellationToken cancellationToken)
     {

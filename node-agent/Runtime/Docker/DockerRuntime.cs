@@ -10,6 +10,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Polly;
 using Polly.Retry;
+using Polly.Timeout;
 
 namespace Orchestrator.NodeAgent.Runtime.Docker;
 
@@ -35,6 +36,7 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IDi
     private readonly ILogger _logger;
     private readonly DockerClient _client;
     private readonly ResiliencePipeline _calls;
+    private readonly CancellationTokenSource _disposed = new();
 
     public DockerRuntime(DockerRuntimeOptions options, TimeProvider timeProvider, ILogger<DockerRuntime>? logger = null)
     {
@@ -96,6 +98,21 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IDi
     {
         ArgumentNullException.ThrowIfNull(launch);
         ValidateReplicaId(launch.ReplicaId);
+        try
+        {
+            return await StartCoreAsync(launch, cancellationToken);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutRejectedException or System.Net.Sockets.SocketException)
+        {
+            throw new ReplicaStartException(
+                ExitReasons.StartFailed,
+                $"replica {launch.ReplicaId}: the Docker daemon at {Endpoint} did not answer ({ex.Message}); is dockerd running, and DOCKER_HOST right?",
+                ex);
+        }
+    }
+
+    private async Task<ReplicaHandle> StartCoreAsync(ReplicaLaunch launch, CancellationToken cancellationToken)
+    {
         if (string.IsNullOrWhiteSpace(launch.Image))
         {
             throw new ReplicaStartException(ExitReasons.StartFailed, $"replica {launch.ReplicaId}: a docker replica needs an image");
@@ -260,7 +277,14 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IDi
         // the first MoveNextAsync is lost.
         var since = _timeProvider.GetUtcNow();
         var channel = Channel.CreateUnbounded<RuntimeEvent>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-        _ = PumpEventsAsync(since, channel.Writer, cancellationToken);
+
+        // The pump stops when the watcher cancels or the runtime is disposed, whichever comes first.
+        var pumpCancellation = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposed.Token);
+        _ = PumpEventsAsync(since, channel.Writer, pumpCancellation.Token).ContinueWith(
+            _ => pumpCancellation.Dispose(),
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
         return channel.Reader.ReadAllAsync(cancellationToken);
     }
 
@@ -327,7 +351,18 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IDi
         }
     }
 
-    public void Dispose() => _client.Dispose();
+    public void Dispose()
+    {
+        if (_disposed.IsCancellationRequested)
+        {
+            return;
+        }
+
+        // Containers keep running: a new runtime finds them by label.
+        _disposed.Cancel();
+        _client.Dispose();
+        _disposed.Dispose();
+    }
 
     /// <summary>Turns the daemon's event stream into runtime events, reconnecting (from the last event) if it breaks.</summary>
     private async Task PumpEventsAsync(DateTimeOffset since, ChannelWriter<RuntimeEvent> writer, CancellationToken cancellationToken)
@@ -385,7 +420,7 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IDi
                 cancellationToken);
             return new IOException("the daemon closed the event stream");
         }
-        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (cancellationToken.IsCancellationRequested && ex is OperationCanceledException or ObjectDisposedException)
         {
             return null;
         }
@@ -414,7 +449,16 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IDi
                 return new RuntimeEvent(RuntimeEventKind.Started, replicaId, time);
             case "die":
                 // The daemon's record is the truth (it knows about OOM kills); the event attributes are the fallback.
-                var container = await InspectOrNullAsync(message.Actor!.ID, cancellationToken);
+                ContainerInspectResponse? container;
+                try
+                {
+                    container = await InspectOrNullAsync(message.Actor!.ID, cancellationToken);
+                }
+                catch (Exception ex) when (ex is HttpRequestException or IOException or TimeoutRejectedException or DockerApiException)
+                {
+                    container = null;
+                }
+
                 int? code = container?.State is { } state ? (int)state.ExitCode
                     : attributes.TryGetValue("exitCode", out var text) && int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var parsed) ? parsed
                     : null;

@@ -49,6 +49,8 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
         exit "$code"
         """;
 
+    private static readonly string[] InheritedVariables = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+
     private const string RecordFile = "replica.json";
     private const string StatusFile = "status.json";
     private const string ExitFile = "exit";
@@ -264,6 +266,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
 
         // The replicas keep running: a new runtime on the same state directory re-adopts them.
         await _shutdown.CancelAsync();
+        _events.Complete();
         try
         {
             await _housekeeping;
@@ -296,10 +299,15 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
             using var _ = new FileStream(Path.Combine(dir, log), FileMode.Append, FileAccess.Write, FileShare.ReadWrite | FileShare.Delete);
         }
 
+        // A replica does not inherit the agent's environment (its secrets, its DOTNET_* settings),
+        // only what a program needs to find things and format text; the template can override these.
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (System.Environment.GetEnvironmentVariable("PATH") is { } agentPath)
+        foreach (var name in InheritedVariables)
         {
-            env["PATH"] = agentPath;
+            if (System.Environment.GetEnvironmentVariable(name) is { } value)
+            {
+                env[name] = value;
+            }
         }
 
         foreach (var (key, value) in ReplicaEnvironment.Build(launch, PortView.HostPort))

@@ -184,6 +184,29 @@ public abstract class ContainerRuntimeContractTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_watch_ends_when_the_runtime_is_disposed()
+    {
+        var runtime = await NewRuntimeAsync();
+        using var cts = Bound();
+        var events = runtime.WatchAsync(cts.Token);
+        var reading = Task.Run(
+            async () =>
+            {
+                await foreach (var _ in events)
+                {
+                }
+            },
+            cts.Token);
+
+        await DisposeRuntimeAsync(runtime);
+        _runtimes.Remove(runtime);
+
+        // Cancellation by the bound would throw here instead: the stream must end by itself.
+        await reading;
+        Assert.False(cts.IsCancellationRequested);
+    }
+
+    [Fact]
     public async Task Stop_and_remove_of_an_unknown_replica_do_nothing()
     {
         var runtime = await NewRuntimeAsync();
