@@ -413,7 +413,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
             return;
         }
 
-        HandleExit(tracked, process.ExitCode);
+        await HandleExitAsync(tracked, process.ExitCode);
     }
 
     private async Task WatchAdoptedAsync(TrackedReplica tracked)
@@ -432,7 +432,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
             return;
         }
 
-        HandleExit(tracked, tracked.KilledByRuntime ? 128 + NativeMethods.SigKill : null);
+        await HandleExitAsync(tracked, tracked.KilledByRuntime ? 128 + NativeMethods.SigKill : null);
     }
 
     private void StartRssWatch(TrackedReplica tracked)
@@ -468,14 +468,28 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
         }
     }
 
-    /// <summary>Records how a replica ended, once, and tells the watchers.</summary>
-    private void HandleExit(TrackedReplica tracked, int? fallbackExitCode)
+    /// <summary>Records how a replica ended, once, cleans up after it, then tells the watchers.</summary>
+    private async Task HandleExitAsync(TrackedReplica tracked, int? fallbackExitCode)
     {
         if (Interlocked.Exchange(ref tracked.ExitHandled, 1) == 1)
         {
             return;
         }
 
+        var exit = RecordExit(tracked, fallbackExitCode);
+        if (tracked.Record.Cgroup is { } cgroup)
+        {
+            // Processes killed a moment ago leave the cgroup only once the kernel has finished them;
+            // removing it before the exit is reported lets a restart under the same id start clean.
+            await RemoveCgroupAsync(cgroup);
+        }
+
+        Finish(tracked, exit);
+    }
+
+    /// <summary>Works out the exit code and reason, kills what the replica left behind, and persists the result.</summary>
+    private ExitRecord RecordExit(TrackedReplica tracked, int? fallbackExitCode)
+    {
         var exitPath = Path.Combine(tracked.Directory, ExitFile);
         var code = ReadExitFile(exitPath) ?? fallbackExitCode;
         if (code is { } known && !File.Exists(exitPath))
@@ -509,17 +523,34 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
             // Nothing left to kill, or not ours to kill.
         }
 
-        if (tracked.Record.Cgroup is { } dir)
-        {
-            MemoryLimiter.TryRemoveDirectory(dir);
-        }
-
         var exit = new ExitRecord(code, reason, _timeProvider.GetUtcNow());
         ProcessStateJson.WriteAtomically(Path.Combine(tracked.Directory, StatusFile), exit, ProcessStateJson.Default.ExitRecord);
+        return exit;
+    }
+
+    private void Finish(TrackedReplica tracked, ExitRecord exit)
+    {
         tracked.Exit = exit;
-        LogExited(_logger, tracked.Record.ReplicaId, code, reason);
-        _events.Publish(new RuntimeEvent(RuntimeEventKind.Exited, tracked.Record.ReplicaId, exit.FinishedAt, code, reason));
+        LogExited(_logger, tracked.Record.ReplicaId, exit.ExitCode, exit.Reason);
+        _events.Publish(new RuntimeEvent(RuntimeEventKind.Exited, tracked.Record.ReplicaId, exit.FinishedAt, exit.ExitCode, exit.Reason));
         tracked.Exited.TrySetResult();
+    }
+
+    /// <summary>Removes a replica's cgroup once its last process is gone, waiting a bounded while for that.</summary>
+    private async Task RemoveCgroupAsync(string cgroup)
+    {
+        for (var attempt = 0; attempt < 250; attempt++)
+        {
+            if (MemoryLimiter.TryRemoveDirectory(cgroup))
+            {
+                return;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _timeProvider, CancellationToken.None);
+        }
+
+        // Housekeeping tries again for every ended replica it still knows.
+        LogCgroupBusy(_logger, cgroup);
     }
 
     /// <summary>Rebuilds the replica table from the state directory: re-adopts live replicas, reports ended ones.</summary>
@@ -551,7 +582,14 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
             else
             {
                 // Ended while no runtime watched: the wrapper's exit file says how, if it had the chance.
-                HandleExit(tracked, null);
+                tracked.ExitHandled = 1;
+                var exit = RecordExit(tracked, null);
+                if (record.Cgroup is { } cgroup)
+                {
+                    MemoryLimiter.TryRemoveDirectory(cgroup);
+                }
+
+                Finish(tracked, exit);
             }
         }
     }
@@ -610,6 +648,11 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
                         LogRotationFailed(_logger, tracked.Record.ReplicaId, ex.Message);
                     }
                 }
+            }
+
+            foreach (var tracked in _replicas.Values.Where(t => !t.IsRunning && t.Record.Cgroup is not null))
+            {
+                MemoryLimiter.TryRemoveDirectory(tracked.Record.Cgroup!);
             }
 
             var expired = _timeProvider.GetUtcNow() - _options.LogRetention;
@@ -732,6 +775,9 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
 
     [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Replica {ReplicaId} uses {Rss} bytes, over its limit of {Limit}: killing it (OOMKilled)")]
     private static partial void LogRssLimitExceeded(ILogger logger, string replicaId, long rss, long limit);
+
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Memory cgroup {Cgroup} still holds processes after its replica ended; removal retried later")]
+    private static partial void LogCgroupBusy(ILogger logger, string cgroup);
 
     [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "Log housekeeping for {ReplicaId} failed: {Error}")]
     private static partial void LogRotationFailed(ILogger logger, string replicaId, string error);

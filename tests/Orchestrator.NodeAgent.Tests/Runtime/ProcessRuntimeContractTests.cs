@@ -84,6 +84,10 @@ public sealed class ProcessRuntimeContractTests : ContainerRuntimeContractTests
         var replica = File.ReadAllLines($"/proc/{handle.RuntimeId}/cgroup").Select(l => l.Split(':', 3)).First(p => p[1].Split(',').Contains("memory"))[2];
         Assert.Equal($"{own.TrimEnd('/')}/orc-{launch.ReplicaId}", replica);
         Assert.Equal((48L * 1024 * 1024).ToString(CultureInfo.InvariantCulture), File.ReadAllText($"/sys/fs/cgroup/memory{replica}/memory.limit_in_bytes").Trim());
+
+        // Once it has ended, its cgroup is gone with it (the sleeping child included).
+        await runtime.StopAsync(launch.ReplicaId, TimeSpan.Zero, cts.Token);
+        Assert.False(Directory.Exists($"/sys/fs/cgroup/memory{replica}"));
     }
 
     [Fact]
