@@ -97,7 +97,7 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IDi
     public async Task<ReplicaHandle> StartAsync(ReplicaLaunch launch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(launch);
-        ValidateReplicaId(launch.ReplicaId);
+        ReplicaIds.Validate(launch.ReplicaId);
         try
         {
             return await StartCoreAsync(launch, cancellationToken);
@@ -630,19 +630,6 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IDi
 
     [GeneratedRegex("\"message\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"")]
     private static partial Regex MessagePattern();
-
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
-    private static partial Regex ReplicaIdPattern();
-
-    private static void ValidateReplicaId(string replicaId)
-    {
-        if (!ReplicaIdPattern().IsMatch(replicaId))
-        {
-            throw new ArgumentException(
-                $"replica id \"{replicaId}\" is not valid: use letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit)",
-                nameof(replicaId));
-        }
-    }
 
     [LoggerMessage(EventId = 2101, Level = LogLevel.Information, Message = "Started replica {ReplicaId} as container {ContainerId} ({Image})")]
     private static partial void LogStarted(ILogger logger, string replicaId, string containerId, string image);

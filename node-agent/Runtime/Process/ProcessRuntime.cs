@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Text;
-using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using SystemProcess = System.Diagnostics.Process;
@@ -114,7 +113,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
     public async Task<ReplicaHandle> StartAsync(ReplicaLaunch launch, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(launch);
-        ValidateReplicaId(launch.ReplicaId);
+        ReplicaIds.Validate(launch.ReplicaId);
         if (launch.Command.Count == 0)
         {
             throw new ReplicaStartException(ExitReasons.StartFailed, $"replica {launch.ReplicaId}: a process replica needs a command");
@@ -209,7 +208,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(replicaId);
-        ValidateReplicaId(replicaId);
+        ReplicaIds.Validate(replicaId);
         var dir = ReplicaDirectory(replicaId);
         var files = new[] { (LogStream.Stdout, Path.Combine(dir, StdoutFile)), (LogStream.Stderr, Path.Combine(dir, StderrFile)) };
         if (!files.Any(f => File.Exists(f.Item2)))
@@ -727,19 +726,6 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
         lines.AddRange(all[..complete].Split('\n').SkipLast(1));
         partial.Clear().Append(all, complete, all.Length - complete);
         return lines;
-    }
-
-    [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")]
-    private static partial Regex ReplicaIdPattern();
-
-    private static void ValidateReplicaId(string replicaId)
-    {
-        if (!ReplicaIdPattern().IsMatch(replicaId))
-        {
-            throw new ArgumentException(
-                $"replica id \"{replicaId}\" is not valid: use letters, digits, '.', '_' and '-' (at most 128, starting with a letter or digit)",
-                nameof(replicaId));
-        }
     }
 
     internal static string? FindOnPath(string program, string? path)

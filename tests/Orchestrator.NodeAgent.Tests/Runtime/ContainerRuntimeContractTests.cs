@@ -207,6 +207,17 @@ public abstract class ContainerRuntimeContractTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task An_invalid_replica_id_is_rejected_with_a_clear_error()
+    {
+        var runtime = await NewRuntimeAsync();
+        var launch = Launch("true") with { ReplicaId = "../escape" };
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => runtime.StartAsync(launch, TestContext.Current.CancellationToken));
+
+        Assert.Contains("replica id \"../escape\" is not valid", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Stop_and_remove_of_an_unknown_replica_do_nothing()
     {
         var runtime = await NewRuntimeAsync();
