@@ -69,6 +69,25 @@ public sealed class DockerRuntimeContractTests(DockerFixture docker) : Container
     }
 
     [Fact]
+    public async Task A_pull_from_a_registry_that_never_answers_is_cut_off_by_the_pull_timeout()
+    {
+        await EnsureAvailableAsync();
+
+        // A loopback "registry" that accepts connections and never says a word.
+        using var silent = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        silent.Start();
+        var port = ((System.Net.IPEndPoint)silent.LocalEndpoint).Port;
+        using var runtime = CreateDockerRuntime(TimeSpan.FromSeconds(2));
+        var launch = Launch("true") with { Image = $"127.0.0.1:{port}/orc-test/silent:1" };
+        using var cts = Bound();
+
+        var error = await Assert.ThrowsAsync<ReplicaStartException>(() => runtime.StartAsync(launch, cts.Token));
+
+        Assert.Equal(ExitReasons.ImageNotFound, error.Reason);
+        Assert.Contains("could not be pulled (", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_host_network_container_listens_on_the_host_port_given_in_PORT()
     {
         var runtime = await NewRuntimeAsync();

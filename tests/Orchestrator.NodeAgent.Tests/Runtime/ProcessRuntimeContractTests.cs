@@ -16,6 +16,8 @@ public sealed class ProcessRuntimeContractTests : ContainerRuntimeContractTests
 
     private MemoryEnforcementMode Mode { get; set; } = MemoryEnforcementMode.Auto;
 
+    private long LogMaxBytes { get; set; } = 10 * 1024 * 1024;
+
     protected override ValueTask EnsureAvailableAsync()
     {
         Integration.Need(OperatingSystem.IsLinux(), "Linux", "the process runtime needs /proc and process groups");
@@ -37,6 +39,8 @@ public sealed class ProcessRuntimeContractTests : ContainerRuntimeContractTests
         AdoptedExitPollInterval = TimeSpan.FromMilliseconds(100),
         RssWatchInterval = TimeSpan.FromMilliseconds(100),
         LogFollowInterval = TimeSpan.FromMilliseconds(50),
+        LogMaxBytes = LogMaxBytes,
+        LogRotationInterval = TimeSpan.FromMilliseconds(50),
     };
 
     [Fact]
@@ -147,6 +151,30 @@ public sealed class ProcessRuntimeContractTests : ContainerRuntimeContractTests
             var now = ProcStat.Read(int.Parse(handle.RuntimeId, CultureInfo.InvariantCulture));
             Assert.True(now is null || now.Value.StartTicks != started?.StartTicks || now.Value.IsZombie, $"round {round}: the wrapper still runs");
         }
+    }
+
+    [Fact]
+    public async Task Log_files_of_a_running_replica_rotate_by_size_and_keep_being_written()
+    {
+        LogMaxBytes = 1000;
+        var runtime = await NewRuntimeAsync();
+        // head copies 3000 bytes from /dev/zero straight to the log in one write, so the rotation sees all or nothing.
+        var launch = Launch("$bb head -c 3000 /dev/zero\nwhile [ ! -f go ]; do $bb sleep 0.05; done\necho after");
+        using var cts = Bound();
+        var events = runtime.WatchAsync(cts.Token);
+        await runtime.StartAsync(launch, cts.Token);
+        var dir = Path.Combine(_state.Path, "replicas", launch.ReplicaId);
+        var rotated = Path.Combine(dir, "stdout.log.1");
+        while (!File.Exists(rotated))
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System, cts.Token);
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(dir, "go"), "", cts.Token);
+        await NextExitAsync(events, launch.ReplicaId, cts.Token);
+
+        Assert.Equal(3000, new FileInfo(rotated).Length);
+        Assert.Equal("after\n", await File.ReadAllTextAsync(Path.Combine(dir, "stdout.log"), cts.Token));
     }
 
     [Fact]
