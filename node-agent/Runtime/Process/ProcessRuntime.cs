@@ -165,8 +165,13 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
 
         if (tracked.IsRunning)
         {
+            // Set before signalling: the exit may be noticed before SignalIfAlive returns.
             tracked.KilledByRuntime = true;
-            SignalIfAlive(tracked, NativeMethods.SigKill);
+            if (!SignalIfAlive(tracked, NativeMethods.SigKill))
+            {
+                // It was already gone: whatever ended it, it was not this kill.
+                tracked.KilledByRuntime = false;
+            }
         }
 
         await tracked.Exited.Task.WaitAsync(KillWaitLimit, _timeProvider, cancellationToken);
