@@ -266,7 +266,13 @@ public sealed partial class EtcdStateStore : IStateStore
     /// compaction cancels it with <see cref="RevisionCompactedException"/>, and a lost etcd
     /// surfaces as <see cref="StoreUnavailableException"/> instead of a silent reconnect.
     /// </summary>
-    public async IAsyncEnumerable<WatchEvent> WatchAsync(string prefix, long fromRevision = 0, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    public IAsyncEnumerable<WatchEvent> WatchAsync(string prefix, long fromRevision = 0, CancellationToken cancellationToken = default) =>
+        WatchCoreAsync(prefix, fromRevision, includePrevious: false, cancellationToken);
+
+    public IAsyncEnumerable<WatchEvent> WatchWithPreviousAsync(string prefix, long fromRevision = 0, CancellationToken cancellationToken = default) =>
+        WatchCoreAsync(prefix, fromRevision, includePrevious: true, cancellationToken);
+
+    private async IAsyncEnumerable<WatchEvent> WatchCoreAsync(string prefix, long fromRevision, bool includePrevious, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(prefix);
         KeyBytes.ValidateRevision(fromRevision, nameof(fromRevision));
@@ -277,7 +283,7 @@ public sealed partial class EtcdStateStore : IStateStore
         try
         {
             await call.RequestStream.WriteAsync(
-                new WatchRequest { CreateRequest = new WatchCreateRequest { Key = key, RangeEnd = end, StartRevision = fromRevision, PrevKv = true } },
+                new WatchRequest { CreateRequest = new WatchCreateRequest { Key = key, RangeEnd = end, StartRevision = fromRevision, PrevKv = includePrevious } },
                 token);
         }
         catch (Exception ex) when (ex is RpcException or OperationCanceledException or InvalidOperationException)

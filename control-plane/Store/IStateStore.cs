@@ -43,6 +43,13 @@ public interface IStateStore : IAsyncDisposable
     /// </summary>
     IAsyncEnumerable<WatchEvent> WatchAsync(string prefix, long fromRevision = 0, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// As <see cref="WatchAsync"/>, and every event also carries <see cref="WatchEvent.PrevKv"/>,
+    /// the value before the change (null when the key did not exist). On etcd this costs a
+    /// read per watcher per event, so ask for it only when the previous value is needed.
+    /// </summary>
+    IAsyncEnumerable<WatchEvent> WatchWithPreviousAsync(string prefix, long fromRevision = 0, CancellationToken cancellationToken = default);
+
     /// <summary>Grants a lease. Keys put with it are deleted when it expires or is revoked.</summary>
     Task<Lease> GrantLeaseAsync(TimeSpan ttl, CancellationToken cancellationToken = default);
 
@@ -81,7 +88,8 @@ public enum WatchEventType
 /// <summary>
 /// One change. For a delete, <see cref="Kv"/> has the key, an empty value and
 /// <see cref="KeyValue.ModRevision"/> = the revision of the delete.
-/// <see cref="PrevKv"/> is the value before the change when the store has it.
+/// <see cref="PrevKv"/> is the value before the change when the watch asked for it
+/// (<see cref="IStateStore.WatchWithPreviousAsync"/>); other watches may leave it null.
 /// </summary>
 public sealed record WatchEvent(WatchEventType Type, KeyValue Kv, KeyValue? PrevKv)
 {

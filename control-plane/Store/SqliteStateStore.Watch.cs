@@ -24,6 +24,10 @@ public sealed partial class SqliteStateStore
     /// whose queue overflows is dropped from the live feed and goes round the loop again from
     /// the revision after the last one it delivered.
     /// </summary>
+    // The log row of each change holds the previous value, so both watches are the same here.
+    public IAsyncEnumerable<WatchEvent> WatchWithPreviousAsync(string prefix, long fromRevision = 0, CancellationToken cancellationToken = default) =>
+        WatchAsync(prefix, fromRevision, cancellationToken);
+
     public async IAsyncEnumerable<WatchEvent> WatchAsync(string prefix, long fromRevision = 0, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prefix);

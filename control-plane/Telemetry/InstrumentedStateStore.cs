@@ -28,6 +28,9 @@ public sealed class InstrumentedStateStore(IStateStore inner, ControlPlaneTeleme
     public IAsyncEnumerable<WatchEvent> WatchAsync(string prefix, long fromRevision = 0, CancellationToken cancellationToken = default) =>
         inner.WatchAsync(prefix, fromRevision, cancellationToken);
 
+    public IAsyncEnumerable<WatchEvent> WatchWithPreviousAsync(string prefix, long fromRevision = 0, CancellationToken cancellationToken = default) =>
+        inner.WatchWithPreviousAsync(prefix, fromRevision, cancellationToken);
+
     public Task<Lease> GrantLeaseAsync(TimeSpan ttl, CancellationToken cancellationToken = default) =>
         TimeAsync("lease-grant", () => inner.GrantLeaseAsync(ttl, cancellationToken));
 

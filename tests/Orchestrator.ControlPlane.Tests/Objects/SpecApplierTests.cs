@@ -126,6 +126,8 @@ public sealed class SpecApplierTests : IAsyncLifetime
 
         public IAsyncEnumerable<StoreWatchEvent> WatchAsync(string prefix, long fromRevision = 0, CancellationToken cancellationToken = default) => inner.WatchAsync(prefix, fromRevision, cancellationToken);
 
+        public IAsyncEnumerable<StoreWatchEvent> WatchWithPreviousAsync(string prefix, long fromRevision = 0, CancellationToken cancellationToken = default) => inner.WatchWithPreviousAsync(prefix, fromRevision, cancellationToken);
+
         public Task<Lease> GrantLeaseAsync(TimeSpan ttl, CancellationToken cancellationToken = default) => inner.GrantLeaseAsync(ttl, cancellationToken);
 
         public Task<Lease> KeepAliveAsync(long leaseId, CancellationToken cancellationToken = default) => inner.KeepAliveAsync(leaseId, cancellationToken);

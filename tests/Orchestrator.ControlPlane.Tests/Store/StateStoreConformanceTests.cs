@@ -357,7 +357,7 @@ public abstract class StateStoreConformanceTests : IAsyncLifetime
 
         var txn = await Store.TxnAsync(Txn.Unconditional(TxnOp.Put(K("c"), V("3")), TxnOp.Put(K("a"), V("1")), TxnOp.Delete(K("x")), TxnOp.Put(K("b"), V("2"))), Guard());
         var after = await PutAsync(K("d"), "4");
-        var events = await TakeAsync(Store.WatchAsync(Prefix, from, Guard()), 5, Guard());
+        var events = await TakeAsync(Store.WatchWithPreviousAsync(Prefix, from, Guard()), 5, Guard());
 
         Assert.Equal(
             [$"{txn.Revision} Put a", $"{txn.Revision} Put b", $"{txn.Revision} Put c", $"{txn.Revision} Delete x", $"{after.Revision} Put d"],
