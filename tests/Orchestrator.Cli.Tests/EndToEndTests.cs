@@ -206,4 +206,41 @@ public sealed class EndToEndTests : IAsyncLifetime
         Assert.Contains("0/4", lines[2], StringComparison.Ordinal);
         Assert.Equal("", console.Stderr);
     }
+
+    [Fact]
+    public async Task Get_as_yaml_fed_back_to_apply_is_unchanged()
+    {
+        await RunWithStdin(Web, "apply", "-f", "-");
+
+        var yaml = await Run("get", "service", "web", "-o", "yaml");
+        var reapplied = await RunWithStdin(yaml.Stdout, "apply", "-f", "-");
+
+        Assert.Equal(0, yaml.ExitCode);
+        Assert.StartsWith("kind: Service\nname: web\n", yaml.Stdout, StringComparison.Ordinal);
+        Assert.Equal(0, reapplied.ExitCode);
+        Assert.Equal(["service/web unchanged"], reapplied.StdoutLines);
+    }
+
+    [Fact]
+    public async Task A_list_as_yaml_is_a_multi_document_spec_that_applies_unchanged()
+    {
+        await RunWithStdin(Web + "\n---\n" + Web.Replace("name: web", "name: api", StringComparison.Ordinal).Replace("published: 8080", "published: 8081", StringComparison.Ordinal), "apply", "-f", "-");
+
+        var yaml = await Run("get", "services", "-o", "yaml");
+        var reapplied = await RunWithStdin(yaml.Stdout, "apply", "-f", "-");
+
+        Assert.Equal(0, reapplied.ExitCode);
+        Assert.Equal(["service/api unchanged", "service/web unchanged"], reapplied.StdoutLines);
+    }
+
+    [Fact]
+    public async Task A_job_as_yaml_applies_unchanged()
+    {
+        await RunWithStdin(Report, "apply", "-f", "-");
+
+        var yaml = await Run("get", "job/report", "-o", "yaml");
+        var reapplied = await RunWithStdin(yaml.Stdout, "apply", "-f", "-");
+
+        Assert.Equal(["job/report unchanged"], reapplied.StdoutLines);
+    }
 }
