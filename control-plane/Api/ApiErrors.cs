@@ -29,6 +29,7 @@ public static class ApiErrors
         StoreUnavailableException e => new RpcException(new Status(StatusCode.Unavailable, $"the state store is unavailable: {e.Message}")),
         LeaseNotFoundException e => new RpcException(new Status(StatusCode.NotFound, e.Message)),
         StateStoreException e => new RpcException(new Status(StatusCode.Internal, $"state store error: {e.Message}")),
+        ObjectDisposedException => new RpcException(new Status(StatusCode.Unavailable, "the state store is closed because this control plane is shutting down; retry against another control plane or after it restarts")),
         _ => null,
     };
 

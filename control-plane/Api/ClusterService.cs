@@ -39,6 +39,8 @@ public sealed partial class ClusterService(
         try
         {
             var source = string.IsNullOrWhiteSpace(request.SourceName) ? "<input>" : request.SourceName;
+            activity?.SetTag("orc.apply.source", source);
+            activity?.SetTag("orc.apply.dry_run", request.DryRun);
             var parsed = SpecParser.Parse(request.Content ?? "", source);
             if (!parsed.IsValid)
             {
@@ -81,6 +83,7 @@ public sealed partial class ClusterService(
         }
         finally
         {
+            activity?.SetTag("orc.apply.outcome", outcome);
             if (outcome != "ok")
             {
                 telemetry.Applies.Add(1, new KeyValuePair<string, object?>("outcome", outcome));

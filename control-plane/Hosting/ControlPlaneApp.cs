@@ -29,11 +29,22 @@ public static partial class ControlPlaneApp
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var grpc = ListenAddress.Parse(options.Listen, "--listen");
-        var http = ListenAddress.Parse(options.HttpListen, "--http-listen");
-        if (grpc.Port != 0 && grpc.Port == http.Port)
+        ListenAddress grpc;
+        ListenAddress http;
+        try
         {
-            throw new FormatException($"--listen and --http-listen both use port {grpc.Port}; gRPC (HTTP/2) and HTTP/1.1 need separate ports, for example --listen 127.0.0.1:7070 --http-listen 127.0.0.1:7071");
+            grpc = ListenAddress.Parse(options.Listen, "--listen");
+            http = ListenAddress.Parse(options.HttpListen, "--http-listen");
+            if (grpc.Port != 0 && grpc.Port == http.Port)
+            {
+                throw new FormatException($"--listen and --http-listen both use port {grpc.Port}; gRPC (HTTP/2) and HTTP/1.1 need separate ports, for example --listen 127.0.0.1:7070 --http-listen 127.0.0.1:7071");
+            }
+        }
+        catch (FormatException) when (store is not null)
+        {
+            // The app owns a store it is given, also when it never gets built.
+            await store.DisposeAsync();
+            throw;
         }
 
         store ??= await OpenStoreAsync(options.Store, TimeProvider.System, cancellationToken);
@@ -49,6 +60,9 @@ public static partial class ControlPlaneApp
                 o.SingleLine = true;
                 o.TimestampFormat = "HH:mm:ss ";
             });
+
+            // One line at start (ours, with both endpoints and the store) instead of the host's five.
+            builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
 
             var endpoints = new ControlPlaneEndpoints();
@@ -76,6 +90,7 @@ public static partial class ControlPlaneApp
             var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Orchestrator.ControlPlane");
             app.Lifetime.ApplicationStarted.Register(() =>
                 LogListening(logger, endpoints.Grpc.ToString(), endpoints.Http.ToString(), store.Description, options.MemberId));
+            app.Lifetime.ApplicationStopping.Register(() => LogStopping(logger));
             return app;
         }
         catch
@@ -103,4 +118,7 @@ public static partial class ControlPlaneApp
 
     [LoggerMessage(EventId = 1000, Level = LogLevel.Information, Message = "orc-control-plane listening: gRPC on {Grpc} (HTTP/2), health and metrics on http://{Http} (HTTP/1.1); store {Store}; member {MemberId}")]
     private static partial void LogListening(ILogger logger, string grpc, string http, string store, string memberId);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "orc-control-plane stopping: no new calls, open watch streams end, then the store closes")]
+    private static partial void LogStopping(ILogger logger);
 }

@@ -160,8 +160,9 @@ public static class SpecDiff
     private static bool HasValue(FieldDescriptor field, IMessage message) =>
         field.HasPresence ? field.Accessor.HasValue(message) : field.Accessor.GetValue(message) is not null;
 
+    /// <summary>Messages shown as one value, the way the spec file writes them (<c>5s</c>, <c>25%</c>, <c>zone == a</c>).</summary>
     private static bool IsWellKnown(MessageDescriptor type) =>
-        type.FullName is "google.protobuf.Duration" or "google.protobuf.Timestamp";
+        type.FullName is "google.protobuf.Duration" or "google.protobuf.Timestamp" or "orchestrator.v1.IntOrPercent" or "orchestrator.v1.Constraint";
 
     private static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
 
@@ -186,6 +187,10 @@ public static class SpecDiff
                 return FormatDuration(d.ToTimeSpan());
             case Timestamp t:
                 return t.ToDateTimeOffset().ToString("O", CultureInfo.InvariantCulture);
+            case IntOrPercent p:
+                return p.Percent ? $"{p.Value.ToString(CultureInfo.InvariantCulture)}%" : p.Value.ToString(CultureInfo.InvariantCulture);
+            case Constraint c when c.Text.Length > 0:
+                return c.Text;
             case IMessage m:
                 return ProtoJson.Format(m);
             case string s:

@@ -60,23 +60,25 @@ public static class SpecParser
                 continue; // an empty document, such as a trailing ---
             }
 
-            var document = new DocumentReader(reader).Read(yaml.RootNode, out var nameNode);
-            if (document is null || nameNode is null)
+            var document = new DocumentReader(reader).Read(yaml.RootNode, out var kindWord, out var name, out var nameNode);
+
+            // Checked for documents with other errors too, so a fix does not reveal a new error.
+            if (kindWord is not null && name is { Length: > 0 } && nameNode is not null)
             {
-                continue;
+                if (names.TryGetValue((kindWord, name), out var firstLine))
+                {
+                    reader.Error(nameNode, "name", $"{SpecReader.Quote(name)} is already used by the {kindWord} at line {firstLine.ToString(CultureInfo.InvariantCulture)}; give each {kindWord.ToLowerInvariant()} its own name");
+                }
+                else
+                {
+                    names[(kindWord, name)] = (int)yaml.RootNode.Start.Line;
+                }
             }
 
-            var kindWord = document.Service is not null ? "Service" : "Job";
-            if (names.TryGetValue((kindWord, document.Name), out var firstLine))
+            if (document is not null)
             {
-                reader.Error(nameNode, "name", $"{SpecReader.Quote(document.Name)} is already used by the {kindWord} at line {firstLine.ToString(CultureInfo.InvariantCulture)}; give each {kindWord.ToLowerInvariant()} its own name");
+                documents.Add(document);
             }
-            else
-            {
-                names[(kindWord, document.Name)] = document.Line;
-            }
-
-            documents.Add(document);
         }
 
         if (reader.ErrorCount == 0 && documents.Count == 0)
@@ -91,8 +93,12 @@ public static class SpecParser
     /// <summary>Reads one document; returns null when the document has errors (they are in the reader).</summary>
     private sealed class DocumentReader(SpecReader r)
     {
-        public SpecDocument? Read(YamlNode root, out YamlNode? nameNode)
+        /// <param name="kind">The canonical kind, when it could be read.</param>
+        /// <param name="name">The name, when it is valid.</param>
+        public SpecDocument? Read(YamlNode root, out string? kind, out string? name, out YamlNode? nameNode)
         {
+            kind = null;
+            name = null;
             nameNode = null;
             var line = (int)root.Start.Line;
             if (root is not YamlMappingNode mapping)
@@ -108,7 +114,7 @@ public static class SpecParser
                 return null;
             }
 
-            var kind = ReadKind(kindNode!);
+            kind = ReadKind(kindNode!);
             if (kind is null)
             {
                 return null;
@@ -118,10 +124,12 @@ public static class SpecParser
             if (kind == "Service")
             {
                 var service = ReadService(mapping, out nameNode);
+                name = service.Name;
                 return r.ErrorCount == before ? new SpecDocument(line, service, null) : null;
             }
 
             var job = ReadJob(mapping, out nameNode);
+            name = job.Name;
             return r.ErrorCount == before ? new SpecDocument(line, null, job) : null;
         }
 

@@ -299,7 +299,13 @@ public sealed partial class EtcdStateStore : IStateStore
                 throw new StateStoreException($"etcd cancelled the watch of '{prefix}': {response.CancelReason}");
             }
 
-            foreach (var e in response.Events)
+            if (response.Events.Count == 1)
+            {
+                yield return ToWatchEvent(response.Events[0]);
+                continue;
+            }
+
+            foreach (var e in InKeyOrder(response.Events))
             {
                 yield return ToWatchEvent(e);
             }
@@ -438,6 +444,32 @@ public sealed partial class EtcdStateStore : IStateStore
     {
         var (key, end) = Range(prefix);
         return new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = key, RangeEnd = end } };
+    }
+
+    /// <summary>
+    /// etcd sends a transaction's events in the order of its operations, all in one response
+    /// (it never splits a revision across responses unless asked to fragment); the contract
+    /// promises key order within a revision, so sort when a response is not already in it.
+    /// </summary>
+    private static IReadOnlyList<Mvccpb.Event> InKeyOrder(Google.Protobuf.Collections.RepeatedField<Mvccpb.Event> events)
+    {
+        for (var i = 1; i < events.Count; i++)
+        {
+            if (CompareEvents(events[i - 1], events[i]) > 0)
+            {
+                var sorted = events.ToArray();
+                Array.Sort(sorted, CompareEvents);
+                return sorted;
+            }
+        }
+
+        return events;
+    }
+
+    private static int CompareEvents(Mvccpb.Event a, Mvccpb.Event b)
+    {
+        var byRevision = a.Kv.ModRevision.CompareTo(b.Kv.ModRevision);
+        return byRevision != 0 ? byRevision : a.Kv.Key.Span.SequenceCompareTo(b.Kv.Key.Span);
     }
 
     private static KeyValue ToKeyValue(Mvccpb.KeyValue kv) =>

@@ -13,6 +13,9 @@ public sealed partial class SqliteStateStore
     /// </summary>
     internal const int WatchQueueCapacity = 1024;
 
+    /// <summary>Watchers currently fed live events (for tests that check a cancelled watch lets go).</summary>
+    internal int LiveWatcherCount => _subscribers.Count;
+
     /// <summary>
     /// A watch is a loop of two phases. Registration (under the write lock) records the current
     /// revision C and starts queueing every later revision's events. The replay then reads

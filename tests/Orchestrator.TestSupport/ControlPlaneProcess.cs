@@ -110,6 +110,19 @@ public sealed partial class ControlPlaneProcess : IAsyncDisposable
         await _process.WaitForExitAsync();
     }
 
+    /// <summary>Sends SIGTERM (what systemd and docker stop send) and waits for the process to exit; returns its exit code.</summary>
+    public async Task<int> TerminateAsync(CancellationToken cancellationToken = default)
+    {
+        using (var kill = Process.Start(new ProcessStartInfo("kill") { ArgumentList = { "-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) }, UseShellExecute = false })!)
+        {
+            await kill.WaitForExitAsync(cancellationToken);
+        }
+
+        // A bound on the wait (a hung shutdown fails the test instead of hanging it), not a timing assertion.
+        await _process.WaitForExitAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(60), TimeProvider.System, cancellationToken);
+        return _process.ExitCode;
+    }
+
     public async ValueTask DisposeAsync()
     {
         try

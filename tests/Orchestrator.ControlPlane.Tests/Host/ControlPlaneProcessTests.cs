@@ -93,6 +93,42 @@ public sealed class ControlPlaneProcessTests : IDisposable
         Assert.Contains("orc_controlplane_store_operation_duration_seconds_bucket{", text, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Sigterm_ends_open_watch_streams_and_exits_cleanly_with_nothing_lost()
+    {
+        var cp = await ControlPlaneProcess.StartAsync(StoreUrl, cancellationToken: Ct);
+        await using (cp)
+        {
+            using var channel = GrpcChannel.ForAddress(cp.GrpcUrl);
+            var client = new Cluster.ClusterClient(channel);
+            await client.ApplyAsync(new ApplyRequest { SourceName = "app.yaml", Content = Specs }, cancellationToken: Ct);
+            using var watch = client.Watch(new WatchRequest { Kind = ObjectKind.Service }, cancellationToken: Ct);
+            var events = new List<WatchEventType>();
+            while (await watch.ResponseStream.MoveNext(Ct) && events.Count < 3)
+            {
+                events.Add(watch.ResponseStream.Current.Type);
+                if (watch.ResponseStream.Current.Type == WatchEventType.Synced)
+                {
+                    break;
+                }
+            }
+
+            Assert.Equal([WatchEventType.Added, WatchEventType.Added, WatchEventType.Synced], events);
+
+            var exit = cp.TerminateAsync(Ct);
+            var ended = await Assert.ThrowsAsync<Grpc.Core.RpcException>(() => watch.ResponseStream.MoveNext(Ct));
+            Assert.Equal(Grpc.Core.StatusCode.Unavailable, ended.StatusCode);
+            Assert.Contains("shutting down", ended.Status.Detail, StringComparison.Ordinal);
+            Assert.Equal(0, await exit);
+            Assert.Contains("orc-control-plane stopping", cp.Output, StringComparison.Ordinal);
+        }
+
+        await using var restarted = await ControlPlaneProcess.StartAsync(StoreUrl, cancellationToken: Ct);
+        using var channel2 = GrpcChannel.ForAddress(restarted.GrpcUrl);
+        var list = await new Cluster.ClusterClient(channel2).ListAsync(new ListRequest { Kind = ObjectKind.Service }, cancellationToken: Ct);
+        Assert.Equal(["api", "web"], list.Items.Select(i => i.Service.Meta.Name));
+    }
+
     [Theory]
     [InlineData("--bogus", "unknown option --bogus")]
     [InlineData("--store=ftp://x", "is not a store address")]

@@ -57,6 +57,21 @@ public class SpecDiffTests
     }
 
     [Fact]
+    public void Counts_or_percentages_and_constraints_read_as_the_spec_file_writes_them()
+    {
+        var before = Spec();
+        before.Template.Placement = new Placement();
+        before.Template.Placement.Constraints.Add(new Constraint { Key = "zone", Operator = ConstraintOperator.Equal, Values = { "a" }, Text = "zone == a" });
+        var after = before.Clone();
+        after.Update.MaxSurge = new IntOrPercent { Value = 25, Percent = true };
+        after.Template.Placement.Constraints[0] = new Constraint { Key = "zone", Operator = ConstraintOperator.Equal, Values = { "b" }, Text = "zone == b" };
+
+        Assert.Equal(
+            ["template: placement.constraints [zone == a] -> [zone == b]", "update.maxSurge 1 -> 25%"],
+            SpecDiff.Describe(before, after));
+    }
+
+    [Fact]
     public void A_probe_added_or_a_list_resized_is_described_whole()
     {
         var after = Spec();
