@@ -212,6 +212,12 @@ public static class SpecParser
                 return null;
             }
 
+            if (name.Trim().Length == 0)
+            {
+                r.Error(nameNode, "name", $"is empty; give the {kind} a name such as {(kind == "job" ? "report" : "web")}");
+                return null;
+            }
+
             if (!Names.IsValidDnsLabel(name))
             {
                 var rule = name.Length > Names.MaxDnsLabelLength
@@ -348,6 +354,7 @@ public static class SpecParser
 
         private static string? CommonHint(string key) => key switch
         {
+            "<<" => "YAML merge keys are not supported; write the fields out in each document",
             "apiVersion" or "metadata" or "spec" =>
                 "is Kubernetes syntax; orc specs are flat: kind, name and the other fields at the top level (see docs/spec.md)",
             _ => null,

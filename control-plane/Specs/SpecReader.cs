@@ -111,9 +111,9 @@ internal sealed class SpecReader(string source)
         var text = scalar.Value!.Trim();
         if (!long.TryParse(text, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var value))
         {
-            if (decimal.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) && number == decimal.Truncate(number))
+            if (text.Length > 1 && text.TrimStart('+', '-').All(char.IsAsciiDigit))
             {
-                value = number > 0 ? long.MaxValue : long.MinValue;
+                value = text.StartsWith('-') ? long.MinValue : long.MaxValue; // digits only, too many of them
             }
             else
             {

@@ -162,6 +162,8 @@ internal sealed class TemplateReader(SpecReader r, bool isJob)
             return;
         }
 
+        // Stored in name order, so the same variables in another order make the same template (and hash).
+        var sorted = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var (keyNode, value) in mapping.Children)
         {
             if (keyNode is not YamlScalarNode { Value: { } name } || SpecReader.IsNull(keyNode))
@@ -191,7 +193,7 @@ internal sealed class TemplateReader(SpecReader r, bool isJob)
 
             if (value is YamlScalarNode scalar && !SpecReader.IsNull(scalar))
             {
-                env[name] = scalar.Value ?? "";
+                sorted[name] = scalar.Value ?? "";
             }
             else if (SpecReader.IsNull(value))
             {
@@ -202,6 +204,8 @@ internal sealed class TemplateReader(SpecReader r, bool isJob)
                 r.Error(value, path, $"expected text; found {SpecReader.Describe(value)} (quote it to pass it as text)");
             }
         }
+
+        env.Add(sorted);
     }
 
     private void ReadResources(YamlNode node, Resources resources)

@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Orchestrator.ControlPlane.Specs;
 using Orchestrator.V1;
 
@@ -186,5 +187,77 @@ public class SpecParserTests
         var second = SpecParser.Parse(yaml, "a.yaml");
 
         Assert.Equal(first.Documents.Select(d => d.Service), second.Documents.Select(d => d.Service));
+    }
+
+    [Theory]
+    [InlineData("replicas: 1e3", "t.yaml:4: replicas: \"1e3\" is not a whole number; write a count such as 3")]
+    [InlineData("replicas: 0x10", "t.yaml:4: replicas: \"0x10\" is not a whole number; write a count such as 3")]
+    [InlineData("replicas: 2.0", "t.yaml:4: replicas: \"2.0\" is not a whole number; write a count such as 3")]
+    [InlineData("replicas: 99999999999999999999", "t.yaml:4: replicas: 99999999999999999999 is more than 1000000; write a count such as 3")]
+    [InlineData("replicas: -99999999999999999999", "t.yaml:4: replicas: -99999999999999999999 is negative; write 0 or more")]
+    public void Counts_are_plain_whole_numbers(string line, string error)
+    {
+        Assert.Equal([error], Errors("kind: Service\nname: web\nimage: x\n" + line + "\n"));
+    }
+
+    [Fact]
+    public void An_empty_name_is_reported_as_empty()
+    {
+        Assert.Equal(["t.yaml:2: name: is empty; give the job a name such as report"], Errors("kind: Job\nname: \"\"\ncommand: [\"true\"]\n"));
+    }
+
+    [Fact]
+    public void Quoted_numbers_are_read_like_numbers()
+    {
+        var doc = ParseOne("kind: Service\nname: web\nimage: x\nreplicas: \"3\"\nports: [{ port: \"80\" }]\n");
+
+        Assert.Equal(3, doc.Service!.Replicas);
+        Assert.Equal(80, doc.Service.Template.Ports[0].Port);
+    }
+
+    [Fact]
+    public void Null_fields_take_their_defaults()
+    {
+        var doc = ParseOne("kind: Service\nname: web\nimage: x\nreplicas:\nresources: ~\nhealth: { readiness: null }\nupdate:\n");
+
+        Assert.Equal(1, doc.Service!.Replicas);
+        Assert.Equal(100, doc.Service.Template.Resources.CpuMillis);
+        Assert.Null(doc.Service.Template.Health.Readiness);
+        Assert.Equal(1, doc.Service.Update.MaxSurge.Value);
+    }
+
+    [Fact]
+    public void A_docker_command_and_args_are_kept_as_overrides()
+    {
+        var doc = ParseOne("kind: Service\nname: web\nimage: nginx\ncommand: [nginx]\nargs: [-g, daemon off;]\n");
+
+        Assert.Equal(Driver.Docker, doc.Service!.Template.Driver);
+        Assert.Equal(["nginx"], doc.Service.Template.Command);
+        Assert.Equal(["-g", "daemon off;"], doc.Service.Template.Args);
+    }
+
+    [Fact]
+    public void Ports_of_a_job_may_be_declared_without_publishing()
+    {
+        var doc = ParseOne("kind: Job\nname: bench\nimage: x\nports: [{ name: debug, port: 5005, protocol: tcp }]\n");
+
+        Assert.Equal(new PortSpec { Name = "debug", Port = 5005, Protocol = Protocol.Tcp }, Assert.Single(doc.Job!.Template.Ports));
+    }
+
+    [Fact]
+    public void Merge_keys_are_reported_as_unsupported()
+    {
+        Assert.Contains("t.yaml:4: <<: YAML merge keys are not supported; write the fields out in each document",
+            Errors("x: &b { image: x }\nkind: Service\nname: web\n<<: *b\n"));
+    }
+
+    [Fact]
+    public void Env_is_stored_in_name_order_so_reordering_it_changes_nothing()
+    {
+        var a = ParseOne("kind: Service\nname: web\nimage: x\nenv: { B: 2, A: 1, C: 3 }\n");
+        var b = ParseOne("kind: Service\nname: web\nimage: x\nenv: { C: 3, A: 1, B: 2 }\n");
+
+        Assert.Equal(["A", "B", "C"], a.Service!.Template.Env.Keys);
+        Assert.Equal(a.Service.Template.ToByteArray(), b.Service!.Template.ToByteArray());
     }
 }
