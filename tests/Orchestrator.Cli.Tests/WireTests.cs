@@ -277,6 +277,22 @@ public sealed class WireTests : IAsyncLifetime
         ], Orc.Lines(console.Stdout));
     }
 
+    [Fact]
+    public async Task A_watch_whose_server_goes_away_says_it_was_lost_and_exits_1()
+    {
+        await _server.Cluster.WatchEvents.Writer.WriteAsync(new WatchEvent { Type = WatchEventType.Added, Revision = 5, Object = Wrap(Api()) }, TestContext.Current.CancellationToken);
+        using var console = new TestConsole();
+
+        var run = Orc.RunAsync(["get", "services", "-w", "-o", "json", "--server", _server.Address], console, TestContext.Current.CancellationToken);
+        await Orc.EventuallyAsync(() => Orc.Lines(console.Stdout).Length == 1, "the first watch line");
+        await _server.DisposeAsync();
+        var exitCode = await run.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, exitCode);
+        Assert.Single(Orc.Lines(console.Stderr));
+        Assert.StartsWith($"error: lost the watch on the control plane at {_server.Address}", console.Stderr, StringComparison.Ordinal);
+    }
+
     private static RpcException Invalid(string source, params string[] problems)
     {
         var errors = new ValidationErrors();
