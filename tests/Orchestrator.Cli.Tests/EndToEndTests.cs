@@ -280,4 +280,17 @@ public sealed class EndToEndTests : IAsyncLifetime
         Assert.Contains(service.StdoutLines, l => l.StartsWith("  web-7f3k2   node-1   Ready", StringComparison.Ordinal));
         Assert.Contains(service.StdoutLines, l => l.Contains("Scheduled web-7f3k2 on node-1", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task Describe_job_shows_completions_parallelism_and_the_quoted_command()
+    {
+        await RunWithStdin(Report, "apply", "-f", "-");
+
+        var result = await Run("describe", "job/report");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("Completions:      0/5 succeeded, 0 active, 0 failed", result.StdoutLines);
+        Assert.Contains("Parallelism:      2", result.StdoutLines);
+        Assert.Contains("  Command:        sh -c \"echo done\"", result.StdoutLines);
+    }
 }
