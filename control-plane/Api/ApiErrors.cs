@@ -23,6 +23,7 @@ public static class ApiErrors
         ObjectNotFoundException e => new RpcException(new Status(StatusCode.NotFound, e.Message)),
         InvalidObjectRequestException e => new RpcException(new Status(StatusCode.InvalidArgument, e.Message)),
         ObjectConflictException e => new RpcException(new Status(StatusCode.Aborted, e.Message)),
+        ObjectStateException e => new RpcException(new Status(StatusCode.FailedPrecondition, e.Message)),
         InvalidStoredObjectException e => new RpcException(new Status(StatusCode.DataLoss, e.Message)),
         RevisionCompactedException e => new RpcException(new Status(StatusCode.OutOfRange, e.Message)),
         FutureRevisionException e => new RpcException(new Status(StatusCode.OutOfRange, e.Message)),

@@ -18,7 +18,7 @@ public sealed class ObjectCommands(IStateStore store, TimeProvider time)
 
     /// <summary>
     /// Deletes an object's spec and status in one transaction; for a service also its
-    /// revision history. A service's replicas and endpoints are not touched here: the
+    /// revision history. A node is deleted only while no agent is connected for it. A service's replicas and endpoints are not touched here: the
     /// controllers see the service gone and retire them (draining first), as they would
     /// for a scale to zero.
     /// </summary>
@@ -36,6 +36,20 @@ public sealed class ObjectCommands(IStateStore store, TimeProvider time)
                 throw new ObjectNotFoundException(kind.Singular, name);
             }
 
+            var guards = new List<Compare> { Compare.ModRevision(key, stored.Kv.ModRevision) };
+            if (kind.Kind == ObjectKind.Node)
+            {
+                // A node whose agent holds a stream has a leased liveness key; deleting it would
+                // only make the agent register it again. The guard keeps a reconnect from racing the delete.
+                var liveness = StoreKeys.NodeLiveness(name);
+                if ((await store.GetAsync(liveness, 0, cancellationToken)).Kv is not null)
+                {
+                    throw new ObjectStateException($"node \"{name}\" is connected; stop its agent (and drain it first if it runs replicas), then delete it");
+                }
+
+                guards.Add(Compare.Absent(liveness));
+            }
+
             var ops = new List<TxnOp> { TxnOp.Delete(key) };
             if (kind.StatusKey(name) is { } statusKey)
             {
@@ -47,7 +61,7 @@ public sealed class ObjectCommands(IStateStore store, TimeProvider time)
                 ops.Add(TxnOp.DeletePrefix(StoreKeys.ServiceRevisions(name)));
             }
 
-            var result = await store.TxnAsync(new Txn([Compare.ModRevision(key, stored.Kv.ModRevision)], ops, []), cancellationToken);
+            var result = await store.TxnAsync(new Txn(guards, ops, []), cancellationToken);
             if (result.Succeeded)
             {
                 return result.Revision;

@@ -20,6 +20,9 @@ public sealed class ObjectNotFoundException(string kind, string name)
 /// <summary>A request that cannot be served as asked (bad name, bad kind, bad value).</summary>
 public sealed class InvalidObjectRequestException(string message) : ObjectException(message);
 
+/// <summary>The object exists but is in a state that forbids the request (a connected node cannot be deleted).</summary>
+public sealed class ObjectStateException(string message) : ObjectException(message);
+
 /// <summary>
 /// A write lost its compare-and-swap race more times than it retries: other writers kept
 /// changing the same objects. Nothing was written; the caller may simply try again.

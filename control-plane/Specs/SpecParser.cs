@@ -53,6 +53,7 @@ public static class SpecParser
 
         var documents = new List<SpecDocument>();
         var names = new Dictionary<(string Kind, string Name), int>();
+        var published = new Dictionary<int, (string Name, int Line)>();
         foreach (var yaml in stream.Documents)
         {
             if (SpecReader.IsNull(yaml.RootNode))
@@ -60,7 +61,21 @@ public static class SpecParser
                 continue; // an empty document, such as a trailing ---
             }
 
-            var document = new DocumentReader(reader).Read(yaml.RootNode, out var kindWord, out var name, out var nameNode);
+            var documentReader = new DocumentReader(reader);
+            var document = documentReader.Read(yaml.RootNode, out var kindWord, out var name, out var nameNode);
+
+            // The mesh listens on a published port on every node, for one service only.
+            foreach (var (port, node, field) in documentReader.Published)
+            {
+                if (published.TryGetValue(port, out var owner))
+                {
+                    reader.Error(node, field, $"{port.ToString(CultureInfo.InvariantCulture)} is already published by {(owner.Name.Length > 0 ? "the service " + SpecReader.Quote(owner.Name) : "another service")} at line {owner.Line.ToString(CultureInfo.InvariantCulture)}; every node listens on a published port for one service only, use a different port");
+                }
+                else
+                {
+                    published[port] = (name ?? "", (int)node.Start.Line);
+                }
+            }
 
             // Checked for documents with other errors too, so a fix does not reveal a new error.
             if (kindWord is not null && name is { Length: > 0 } && nameNode is not null)
@@ -93,6 +108,9 @@ public static class SpecParser
     /// <summary>Reads one document; returns null when the document has errors (they are in the reader).</summary>
     private sealed class DocumentReader(SpecReader r)
     {
+        /// <summary>The published ports of a service document, for the check across documents.</summary>
+        public IReadOnlyList<(int Port, YamlNode Node, string Field)> Published { get; private set; } = [];
+
         /// <param name="kind">The canonical kind, when it could be read.</param>
         /// <param name="name">The name, when it is valid.</param>
         public SpecDocument? Read(YamlNode root, out string? kind, out string? name, out YamlNode? nameNode)
@@ -166,15 +184,17 @@ public static class SpecParser
         private ServiceSpec ReadService(YamlMappingNode mapping, out YamlNode? nameNode)
         {
             var fields = r.Map(mapping, "", SpecSchema.ServiceFields, "kind: Service", ServiceHint)!;
+            var template = new TemplateReader(r, isJob: false);
             var spec = new ServiceSpec
             {
                 Name = ReadName(fields, "service", out nameNode) ?? "",
                 Replicas = fields["replicas"] is { } replicas
                     ? r.Int(replicas, "replicas", 0, SpecDefaults.MaxReplicas, "a count such as 3") ?? 0
                     : SpecDefaults.Replicas,
-                Template = new TemplateReader(r, isJob: false).Read(fields),
+                Template = template.Read(fields),
                 Update = ReadUpdate(fields["update"]),
             };
+            Published = template.Published;
             return spec;
         }
 

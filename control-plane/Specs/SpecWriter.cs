@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.RegularExpressions;
 using Orchestrator.V1;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
@@ -12,7 +13,7 @@ namespace Orchestrator.ControlPlane.Specs;
 /// <see cref="SpecParser.Parse"/> of the output gives back an equal spec. Fields whose value is what leaving them
 /// out means (no command, no published port, no constraints) are left out.
 /// </summary>
-public static class SpecWriter
+public static partial class SpecWriter
 {
     private static readonly EmitterSettings Settings =
         new EmitterSettings().WithBestIndent(2).WithBestWidth(int.MaxValue).WithIndentedSequences().WithNewLine("\n");
@@ -283,6 +284,14 @@ public static class SpecWriter
 
         // The stream ends its document with an explicit "..." marker; one document per text needs none.
         const string end = "...\n";
-        return text.EndsWith(end, StringComparison.Ordinal) ? text[..^end.Length] : text;
+        text = text.EndsWith(end, StringComparison.Ordinal) ? text[..^end.Length] : text;
+
+        // "{ cpu: 250m, memory: 128Mi }" as people write it. A flow mapping is the whole value of its line
+        // (the width is unbounded), and a text value starting with "{" is always quoted by the emitter,
+        // so a line whose value starts with "{" and ends with "}" is exactly one flow mapping.
+        return FlowMapping().Replace(text, m => $"{m.Groups["prefix"].Value}{{ {m.Groups["body"].Value} }}");
     }
+
+    [GeneratedRegex(@"^(?<prefix> *(- |[A-Za-z_][A-Za-z0-9_]*: ))\{(?<body>[^\n]+)\}$", RegexOptions.Multiline | RegexOptions.CultureInvariant)]
+    private static partial Regex FlowMapping();
 }

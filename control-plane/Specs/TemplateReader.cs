@@ -12,6 +12,9 @@ internal sealed class TemplateReader(SpecReader r, bool isJob)
 
     private const string CommandExample = "[\"python3\", \"-m\", \"http.server\"]";
 
+    /// <summary>The valid published ports read, with their nodes, for checks across the documents of a file.</summary>
+    public List<(int Port, YamlNode Node, string Field)> Published { get; } = [];
+
     public ReplicaTemplate Read(Fields fields)
     {
         var template = new ReplicaTemplate
@@ -87,9 +90,42 @@ internal sealed class TemplateReader(SpecReader r, bool isJob)
     private string? ReadImage(YamlNode node)
     {
         var image = r.Text(node, "image", "nginx:1.27");
-        if (image is not null && (image.Length == 0 || image.Any(char.IsWhiteSpace)))
+        if (image is null)
         {
-            r.Error(node, "image", $"{SpecReader.Quote(image)} is not an image reference; write one such as nginx:1.27 (no spaces)");
+            return null;
+        }
+
+        if (image.Length == 0 || image.Any(char.IsWhiteSpace))
+        {
+            var words = image.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            r.Error(node, "image", words.Length == 2 && !words[0].Contains(':', StringComparison.Ordinal)
+                ? $"{SpecReader.Quote(image)} is not an image reference; a tag follows a colon, did you mean {words[0]}:{words[1]}?"
+                : $"{SpecReader.Quote(image)} is not an image reference; write one such as nginx:1.27 (no spaces)");
+            return null;
+        }
+
+        // [registry[:port]/]path[:tag][@digest]; Docker refuses upper case in the path.
+        var digestAt = image.IndexOf('@', StringComparison.Ordinal);
+        var named = digestAt >= 0 ? image[..digestAt] : image;
+        var tagAt = named.LastIndexOf(':');
+        if (tagAt <= named.LastIndexOf('/'))
+        {
+            tagAt = -1;
+        }
+
+        var repository = tagAt >= 0 ? named[..tagAt] : named;
+        if (tagAt == named.Length - 1)
+        {
+            r.Error(node, "image", $"{SpecReader.Quote(image)} has an empty tag; write a tag such as {repository}:latest or remove the colon");
+            return null;
+        }
+
+        var parts = repository.Split('/');
+        var first = parts.Length > 1 && (parts[0].Contains('.', StringComparison.Ordinal) || parts[0].Contains(':', StringComparison.Ordinal) || parts[0] == "localhost") ? 1 : 0;
+        if (parts.Skip(first).Any(p => p.Any(char.IsUpper)))
+        {
+            var lowered = string.Join('/', parts.Select((p, i) => i < first ? p : p.ToLowerInvariant())) + image[repository.Length..];
+            r.Error(node, "image", $"{SpecReader.Quote(image)} is not an image reference; repository names are lower case; did you mean {lowered}?");
             return null;
         }
 
@@ -365,6 +401,7 @@ internal sealed class TemplateReader(SpecReader r, bool isJob)
                     else
                     {
                         byPublished[published] = i;
+                        Published.Add((published, publishedNode, path + ".published"));
                     }
                 }
             }

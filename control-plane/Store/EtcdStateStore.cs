@@ -178,6 +178,11 @@ public sealed partial class EtcdStateStore : IStateStore
     public async Task<TxnResult> TxnAsync(Txn txn, CancellationToken cancellationToken = default)
     {
         KeyBytes.ValidateTxn(txn);
+        if (txn.If.Count == 0 && txn.Then.Count == 1 && txn.Then[0] is PutOp single)
+        {
+            return await PutAsync(single, cancellationToken);
+        }
+
         var request = new TxnRequest();
         foreach (var compare in txn.If)
         {
@@ -232,6 +237,28 @@ public sealed partial class EtcdStateStore : IStateStore
         }
 
         return new TxnResult(response.Succeeded, response.Header.Revision, results);
+    }
+
+    /// <summary>An unconditional single put is etcd's plain Put: the same result, without a transaction's overhead.</summary>
+    private async Task<TxnResult> PutAsync(PutOp put, CancellationToken cancellationToken)
+    {
+        PutResponse response;
+        try
+        {
+            response = await _client.PutAsync(
+                new PutRequest { Key = ByteString.CopyFromUtf8(put.Key), Value = ByteString.CopyFrom(put.Value), Lease = put.Lease },
+                cancellationToken: cancellationToken);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.NotFound && IsLeaseNotFound(ex))
+        {
+            throw new LeaseNotFoundException(put.Lease);
+        }
+        catch (RpcException ex)
+        {
+            throw Map(ex, $"put '{put.Key}'");
+        }
+
+        return new TxnResult(true, response.Header.Revision, [new OpResult(null, 0)]);
     }
 
     /// <summary>

@@ -28,6 +28,8 @@ public interface IStateStore : IAsyncDisposable
     /// <summary>
     /// Runs a transaction atomically: if every comparison holds, the success operations
     /// run, otherwise the failure operations. All writes of one transaction share one revision.
+    /// A branch may put a key at most once and may not put a key it also deletes (etcd's rule):
+    /// such a transaction is refused with <see cref="ArgumentException"/> and changes nothing.
     /// </summary>
     Task<TxnResult> TxnAsync(Txn txn, CancellationToken cancellationToken = default);
 
@@ -37,6 +39,7 @@ public interface IStateStore : IAsyncDisposable
     /// each exactly once, until cancelled. Events of one transaction arrive together, in key order.
     /// The sequence throws <see cref="RevisionCompactedException"/> if <paramref name="fromRevision"/>
     /// has been compacted away, and <see cref="StoreUnavailableException"/> if the store is lost.
+    /// Cancelling ends it with <see cref="OperationCanceledException"/>; disposing the store ends it normally.
     /// </summary>
     IAsyncEnumerable<WatchEvent> WatchAsync(string prefix, long fromRevision = 0, CancellationToken cancellationToken = default);
 

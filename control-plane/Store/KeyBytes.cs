@@ -75,6 +75,13 @@ internal static class KeyBytes
     // The parameter is named for the transaction it belongs to, so errors name the caller's argument.
     private static void ValidateBranch(IReadOnlyList<TxnOp> txn, string branch)
     {
+        if (txn.Count == 1 && txn[0] is PutOp { Lease: >= 0, Value: not null } single)
+        {
+            // The common single put: nothing can clash, so skip the bookkeeping below.
+            ValidateKey(single.Key, nameof(txn));
+            return;
+        }
+
         var puts = new HashSet<string>(StringComparer.Ordinal);
         var deletedKeys = new List<string>();
         var deletedPrefixes = new List<string>();

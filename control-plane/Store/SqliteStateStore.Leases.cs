@@ -116,7 +116,8 @@ public sealed partial class SqliteStateStore
             var newRevision = _revision + 1;
             var events = new List<(byte[] Key, WatchEvent Event)>();
             var candidates = new List<byte[]>();
-            using (var cmd = Command(_writer, tx, "SELECT DISTINCT key FROM kv_log WHERE lease = $lease ORDER BY key;", ("$lease", leaseId)))
+            // "lease != 0" repeats the partial index's condition so the planner can use that index.
+            using (var cmd = Command(_writer, tx, "SELECT DISTINCT key FROM kv_log WHERE lease = $lease AND lease != 0 ORDER BY key;", ("$lease", leaseId)))
             using (var reader = cmd.ExecuteReader())
             {
                 while (reader.Read())

@@ -24,16 +24,22 @@ public sealed partial class SqliteStateStore : IStateStore
 
     private readonly string _connectionString;
     private readonly SqliteConnection _writer;
+    private readonly FileStream _ownerLock;
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<WatchSubscriber, byte> _subscribers = new();
     private long _revision;
     private long _compactRevision;
+
+    // Events of the transaction being written, published once it commits (see Write).
+    private List<WatchEvent>? _pendingEvents;
+    private long _pendingRevision;
     private volatile bool _disposed;
 
-    private SqliteStateStore(string path, string connectionString, SqliteConnection writer, TimeProvider time, ILogger logger)
+    private SqliteStateStore(string path, string connectionString, SqliteConnection writer, FileStream ownerLock, TimeProvider time, ILogger logger)
     {
+        _ownerLock = ownerLock;
         FilePath = path;
         _connectionString = connectionString;
         _writer = writer;
@@ -66,6 +72,7 @@ public sealed partial class SqliteStateStore : IStateStore
         }.ToString();
 
         SqliteConnection? writer = null;
+        FileStream? ownerLock = null;
         try
         {
             var directory = Path.GetDirectoryName(fullPath);
@@ -74,12 +81,13 @@ public sealed partial class SqliteStateStore : IStateStore
                 Directory.CreateDirectory(directory);
             }
 
+            ownerLock = LockOwnership(fullPath);
             writer = new SqliteConnection(connectionString);
             writer.Open();
             Exec(writer, null, "PRAGMA journal_mode=WAL;");
             Exec(writer, null, "PRAGMA synchronous=FULL;");
             CreateSchema(writer);
-            var store = new SqliteStateStore(fullPath, connectionString, writer, time ?? TimeProvider.System, logger ?? NullLogger.Instance);
+            var store = new SqliteStateStore(fullPath, connectionString, writer, ownerLock, time ?? TimeProvider.System, logger ?? NullLogger.Instance);
             store.LoadState();
             Log.Opened(store._logger, fullPath, store._revision, store._compactRevision, store.LeaseCount);
             return Task.FromResult(store);
@@ -87,7 +95,33 @@ public sealed partial class SqliteStateStore : IStateStore
         catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException)
         {
             writer?.Dispose();
+            ownerLock?.Dispose();
             throw new StateStoreException($"cannot open the SQLite store at '{fullPath}': {ex.Message}; check that the path in --store names a file in a writable directory", ex);
+        }
+        catch
+        {
+            writer?.Dispose();
+            ownerLock?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// One process owns the file: the revision counter, the write lock and the watchers live in
+    /// its memory, so a second control plane on the same file would corrupt the log's meaning.
+    /// An exclusive lock on a file beside it (released by the OS when the process dies, even by
+    /// kill -9) makes the second one fail at start instead.
+    /// </summary>
+    private static FileStream LockOwnership(string fullPath)
+    {
+        var lockPath = fullPath + ".lock";
+        try
+        {
+            return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex) when (File.Exists(lockPath))
+        {
+            throw new StateStoreException($"the SQLite store at '{fullPath}' is already open in another process (it holds '{lockPath}'); stop that control plane, or give this one its own --store sqlite://path", ex);
         }
     }
 
@@ -221,6 +255,8 @@ public sealed partial class SqliteStateStore : IStateStore
             {
                 SqliteConnection.ClearPool(probe);
             }
+
+            await _ownerLock.DisposeAsync();
         }
         finally
         {
@@ -255,7 +291,8 @@ public sealed partial class SqliteStateStore : IStateStore
                         var keyBytes = KeyBytes.Of(put.Key);
                         var prev = ReadLatest(_writer, tx, keyBytes, long.MaxValue);
                         var live = prev is { Deleted: false } ? prev : null;
-                        var kv = new KeyValue(put.Key, put.Value, live?.CreateRevision ?? newRevision, newRevision, (live?.Version ?? 0) + 1, put.Lease);
+                        // Watchers get their own copy: the caller may reuse its buffer once the put returns.
+                        var kv = new KeyValue(put.Key, put.Value.ToArray(), live?.CreateRevision ?? newRevision, newRevision, (live?.Version ?? 0) + 1, put.Lease);
                         InsertRow(tx, keyBytes, kv, deleted: false);
                         events.Add((keyBytes, new WatchEvent(WatchEventType.Put, kv, live?.ToKeyValue(put.Key))));
                         results.Add(new OpResult(null, 0));
@@ -316,10 +353,6 @@ public sealed partial class SqliteStateStore : IStateStore
         InsertRow(tx, keyBytes, tombstone, deleted: true);
         return new WatchEvent(WatchEventType.Delete, tombstone, prev.ToKeyValue(key));
     }
-
-    // Events of the transaction being written, published once it commits.
-    private List<WatchEvent>? _pendingEvents;
-    private long _pendingRevision;
 
     /// <summary>
     /// Runs <paramref name="body"/> in one SQLite transaction on the writer connection, then

@@ -14,6 +14,7 @@ public class ApiErrorsTests
         { new ObjectNotFoundException("service", "web"), StatusCode.NotFound, "service \"web\" not found" },
         { new InvalidObjectRequestException("bad name"), StatusCode.InvalidArgument, "bad name" },
         { new ObjectConflictException("run it again"), StatusCode.Aborted, "run it again" },
+        { new ObjectStateException("node \"n\" is connected"), StatusCode.FailedPrecondition, "is connected" },
         { new RevisionCompactedException(3, 10), StatusCode.OutOfRange, "revision 3 has been compacted" },
         { new FutureRevisionException(30, 10), StatusCode.OutOfRange, "revision 30 is in the future" },
         { new StoreUnavailableException("etcd at 127.0.0.1:2379 does not answer"), StatusCode.Unavailable, "the state store is unavailable: etcd at 127.0.0.1:2379 does not answer" },

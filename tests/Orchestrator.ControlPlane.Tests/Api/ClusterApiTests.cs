@@ -386,6 +386,38 @@ public abstract class ClusterApiTestsBase : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_connected_node_cannot_be_deleted_and_a_disconnected_one_can()
+    {
+        var node = new Node { Meta = new ObjectMeta { Name = "node-1" }, Info = new NodeInfo { Address = "127.0.0.2" } };
+        await Cp.Store.TxnAsync(Txn.Unconditional(
+            TxnOp.Put(StoreKeys.Node("node-1"), ProtoJson.Encode(node)),
+            TxnOp.Put(StoreKeys.NodeStatus("node-1"), ProtoJson.Encode(new NodeStatus { State = NodeState.Ready })),
+            TxnOp.Put(StoreKeys.NodeLiveness("node-1"), "test-cp"u8.ToArray())), Ct);
+        var listed = Assert.Single((await Client.ListAsync(new ListRequest { Kind = ObjectKind.Node }, cancellationToken: Ct)).Items);
+        Assert.Equal(("127.0.0.2", NodeState.Ready), (listed.Node.Info.Address, listed.Node.Status.State));
+
+        var refused = await Assert.ThrowsAsync<RpcException>(async () => await Client.DeleteAsync(new DeleteRequest { Kind = ObjectKind.Node, Name = "node-1" }, cancellationToken: Ct));
+        Assert.Equal(StatusCode.FailedPrecondition, refused.StatusCode);
+        Assert.Contains("node \"node-1\" is connected; stop its agent", refused.Status.Detail, StringComparison.Ordinal);
+
+        await Cp.Store.TxnAsync(Txn.Unconditional(TxnOp.Delete(StoreKeys.NodeLiveness("node-1"))), Ct);
+        var deleted = await Client.DeleteAsync(new DeleteRequest { Kind = ObjectKind.Node, Name = "node-1" }, cancellationToken: Ct);
+
+        Assert.True(deleted.Deleted);
+        Assert.Empty((await Client.ListAsync(new ListRequest { Kind = ObjectKind.Node }, cancellationToken: Ct)).Items);
+        Assert.Null((await Cp.Store.GetAsync(StoreKeys.NodeStatus("node-1"), cancellationToken: Ct)).Kv);
+    }
+
+    [Fact]
+    public async Task Replicas_cannot_be_deleted_through_the_api()
+    {
+        var error = await Assert.ThrowsAsync<RpcException>(async () => await Client.DeleteAsync(new DeleteRequest { Kind = ObjectKind.Replica, Name = "web-1" }, cancellationToken: Ct));
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Contains("scale the service", error.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Server_reflection_lists_the_cluster_service()
     {
         var reflection = new Grpc.Reflection.V1Alpha.ServerReflection.ServerReflectionClient(Cp.Channel);
@@ -450,5 +482,25 @@ public sealed class EtcdClusterApiTests : ClusterApiTestsBase
         {
             await _etcd.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task When_etcd_is_gone_calls_fail_as_unavailable_and_readyz_says_not_ready()
+    {
+        await ApplyAsync(Web());
+        await _etcd!.DisposeAsync();
+        _etcd = null;
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => GetServiceAsync("web"));
+        Assert.Equal(StatusCode.Unavailable, error.StatusCode);
+        Assert.Contains("the state store is unavailable", error.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("etcd", error.Status.Detail, StringComparison.Ordinal);
+
+        using var http = new HttpClient { BaseAddress = Cp.HttpUrl };
+        using var health = await http.GetAsync(new Uri("/healthz", UriKind.Relative), Ct);
+        Assert.Equal(System.Net.HttpStatusCode.OK, health.StatusCode);
+        using var ready = await http.GetAsync(new Uri("/readyz", UriKind.Relative), Ct);
+        Assert.Equal(System.Net.HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        Assert.StartsWith("not ready: store etcd://", await ready.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
     }
 }

@@ -94,9 +94,9 @@ public class SpecWriterTests
             command: [nginx, -g, daemon off;]
             env:
               GREETING: hello
-            resources: {cpu: 250m, memory: 128Mi}
+            resources: { cpu: 250m, memory: 128Mi }
             ports:
-              - {name: http, port: 80, published: 8080, protocol: http}
+              - { name: http, port: 80, published: 8080, protocol: http }
             health:
               readiness:
                 http: /
@@ -111,7 +111,7 @@ public class SpecWriterTests
             placement:
               constraints: [zone == a]
               strategy: spread
-            update: {maxSurge: 1, maxUnavailable: 0, minReady: 0s, progressDeadline: 2m, onFailure: rollback}
+            update: { maxSurge: 1, maxUnavailable: 0, minReady: 0s, progressDeadline: 2m, onFailure: rollback }
 
             """.Replace("\r\n", "\n", StringComparison.Ordinal), SpecWriter.ToYaml(spec));
     }
@@ -137,7 +137,7 @@ public class SpecWriterTests
 
         Assert.Equal(
             "kind: Job\nname: report\ncompletions: 5\nparallelism: 2\nbackoffLimit: 3\ndriver: process\n" +
-            "command: [sh, -c, echo done]\nresources: {cpu: 1500m, memory: 512M}\nrestart: never\nstopGracePeriod: 1m30s\n",
+            "command: [sh, -c, echo done]\nresources: { cpu: 1500m, memory: 512M }\nrestart: never\nstopGracePeriod: 1m30s\n",
             SpecWriter.ToYaml(job));
     }
 }

@@ -214,18 +214,16 @@ public sealed class SqliteStateStoreTests : IDisposable
     }
 
     [Fact]
-    public async Task Closing_the_store_ends_its_watches()
+    public async Task A_second_owner_of_the_same_file_is_refused_until_the_first_closes()
     {
-        var store = await OpenAsync();
-        var ct = Guard();
-        var watch = store.WatchAsync("/d/", 0, ct).GetAsyncEnumerator(ct);
-        var pending = watch.MoveNextAsync().AsTask();
+        var first = await OpenAsync();
 
-        await store.DisposeAsync();
+        var error = await Assert.ThrowsAsync<StateStoreException>(OpenAsync);
+        await first.DisposeAsync();
+        await using var second = await OpenAsync();
 
-        Assert.False(await pending.WaitAsync(ct));
-        await watch.DisposeAsync();
-        await Assert.ThrowsAsync<ObjectDisposedException>(() => store.GetAsync("/d/x", cancellationToken: ct));
+        Assert.Contains("already open in another process", error.Message, StringComparison.Ordinal);
+        Assert.Contains("own --store", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
