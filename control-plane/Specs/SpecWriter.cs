@@ -110,7 +110,11 @@ public static partial class SpecWriter
             {
                 var entry = new YamlMappingNode { Style = MappingStyle.Flow };
                 entry.Add("name", Scalar(port.Name));
-                entry.Add("port", Number(port.Port));
+                if (port.Port != 0)
+                {
+                    entry.Add("port", Number(port.Port));
+                }
+
                 if (port.Published != 0)
                 {
                     entry.Add("published", Number(port.Published));

@@ -51,7 +51,7 @@ internal sealed class TemplateReader(SpecReader r, bool isJob)
 
         if (fields["ports"] is { } ports)
         {
-            ReadPorts(ports, template.Ports);
+            ReadPorts(ports, template.Ports, processDriver: template.Driver == Driver.Process);
         }
 
         if (fields["health"] is { } health)
@@ -297,7 +297,7 @@ internal sealed class TemplateReader(SpecReader r, bool isJob)
         }
     }
 
-    private void ReadPorts(YamlNode node, Google.Protobuf.Collections.RepeatedField<PortSpec> ports)
+    private void ReadPorts(YamlNode node, Google.Protobuf.Collections.RepeatedField<PortSpec> ports, bool processDriver)
     {
         if (node is not YamlSequenceNode sequence)
         {
@@ -380,9 +380,11 @@ internal sealed class TemplateReader(SpecReader r, bool isJob)
                     }
                 }
             }
-            else
+            else if (!processDriver)
             {
-                r.Error(fields.Node, path + ".port", "missing; write the port the workload listens on, such as port: 8080");
+                // A process replica listens on the host port it is given in PORT/PORT_<NAME>; a container
+                // listens on its own port, which the node maps the host port to.
+                r.Error(fields.Node, path + ".port", "missing; write the port the container listens on, such as port: 8080");
             }
 
             if (fields["published"] is { } publishedNode)

@@ -88,7 +88,7 @@ internal sealed class SpecGenerator(int seed)
             template.Ports.Add(new PortSpec
             {
                 Name = i == 0 ? "http" : "p" + i,
-                Port = 1000 + (i * 10) + _random.Next(10),
+                Port = !docker && _random.Next(2) == 0 ? 0 : 1000 + (i * 10) + _random.Next(10),
                 Published = isJob || _random.Next(2) == 0 ? 0 : 30000 + (i * 100) + _random.Next(100),
                 Protocol = _random.Next(2) == 0 ? Protocol.Http : Protocol.Tcp,
             });
