@@ -255,7 +255,8 @@ public static class Describer
         ]).ToList();
 
     private static string Port(PortSpec p) =>
-        $"{(p.Name.Length > 0 ? p.Name : "(unnamed)")}: {p.Port}/{Humanize.Protocol(p.Protocol)}" +
+        $"{(p.Name.Length > 0 ? p.Name : "(unnamed)")}: " +
+        (p.Port > 0 ? $"{p.Port}/{Humanize.Protocol(p.Protocol)}" : $"the host port in PORT, {Humanize.Protocol(p.Protocol)}") +
         (p.Published > 0 ? $", published on every node at {p.Published}" : "");
 
     private static string Probe(Probe? p)
