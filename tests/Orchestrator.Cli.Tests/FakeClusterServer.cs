@@ -36,6 +36,9 @@ public sealed class FakeCluster : Cluster.ClusterBase
 
     public DateTime? LastDeadline { get; private set; }
 
+    /// <summary>Cancelled when the server stops: open watches end with UNAVAILABLE, as the real control plane's do.</summary>
+    public CancellationTokenSource Stopping { get; } = new();
+
     public override Task<ApplyResponse> Apply(ApplyRequest request, ServerCallContext context)
     {
         LastDeadline = context.Deadline;
@@ -92,9 +95,17 @@ public sealed class FakeCluster : Cluster.ClusterBase
     public override async Task Watch(WatchRequest request, IServerStreamWriter<WatchEvent> responseStream, ServerCallContext context)
     {
         WatchStarted.TrySetResult(context);
-        await foreach (var e in WatchEvents.Reader.ReadAllAsync(context.CancellationToken))
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, Stopping.Token);
+        try
         {
-            await responseStream.WriteAsync(e, context.CancellationToken);
+            await foreach (var e in WatchEvents.Reader.ReadAllAsync(both.Token))
+            {
+                await responseStream.WriteAsync(e, both.Token);
+            }
+        }
+        catch (OperationCanceledException) when (Stopping.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the control plane is shutting down"));
         }
     }
 }
@@ -103,6 +114,7 @@ public sealed class FakeCluster : Cluster.ClusterBase
 public sealed class FakeClusterServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private bool _disposed;
 
     private FakeClusterServer(WebApplication app, FakeCluster cluster, string address)
     {
@@ -132,7 +144,15 @@ public sealed class FakeClusterServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        await Cluster.Stopping.CancelAsync();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        Cluster.Stopping.Dispose();
     }
 }
