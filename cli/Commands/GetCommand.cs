@@ -181,8 +181,10 @@ public static class GetCommand
         catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && received)
         {
             // The watch was running and the control plane went away (stopped, restarted, network).
-            throw new CommandException(
-                $"lost the watch on the control plane at {ServerAddress.Display(connection.Server)} ({RpcErrors.Cause(e)}); run the command again to resume");
+            var cause = RpcErrors.Cause(e);
+            throw new CommandException(cause == e.Status.Detail
+                ? $"lost the watch on the control plane at {ServerAddress.Display(connection.Server)}: {cause}"
+                : $"lost the watch on the control plane at {ServerAddress.Display(connection.Server)} ({cause}); run the command again to resume");
         }
 
         if (ct.IsCancellationRequested)

@@ -293,4 +293,20 @@ public sealed class EndToEndTests : IAsyncLifetime
         Assert.Contains("Parallelism:      2", result.StdoutLines);
         Assert.Contains("  Command:        sh -c \"echo done\"", result.StdoutLines);
     }
+
+    [Fact]
+    public async Task A_watch_ends_with_one_error_line_when_the_control_plane_stops()
+    {
+        await RunWithStdin(Web, "apply", "-f", "-");
+        using var console = new TestConsole();
+
+        var watch = Orc.RunAsync(["get", "services", "-w", "--server", Server], console, TestContext.Current.CancellationToken);
+        await Orc.EventuallyAsync(() => Orc.Lines(console.Stdout).Length >= 2, "the initial table");
+        await _cp.App.StopAsync(TestContext.Current.CancellationToken);
+        var exitCode = await watch.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, exitCode);
+        var error = Assert.Single(Orc.Lines(console.Stderr));
+        Assert.StartsWith($"error: lost the watch on the control plane at {Server}", error, StringComparison.Ordinal);
+    }
 }

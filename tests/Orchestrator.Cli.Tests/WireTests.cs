@@ -290,7 +290,7 @@ public sealed class WireTests : IAsyncLifetime
 
         Assert.Equal(1, exitCode);
         Assert.Single(Orc.Lines(console.Stderr));
-        Assert.Equal($"error: lost the watch on the control plane at {_server.Address} (the control plane is shutting down); run the command again to resume", Orc.Lines(console.Stderr)[0]);
+        Assert.Equal($"error: lost the watch on the control plane at {_server.Address}: the control plane is shutting down", Orc.Lines(console.Stderr)[0]);
     }
 
     private static RpcException Invalid(string source, params string[] problems)
