@@ -65,6 +65,17 @@ public static class OrcApp
             await io.Error.WriteLineAsync($"error: {RpcErrors.Describe(e, server, context.Timeout(parse))}");
             return ExitCodes.Failure;
         }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // Anything else is a bug in orc: still one line for the user, the stack trace on request.
+            await io.Error.WriteLineAsync($"error: {e.Message} ({e.GetType().Name}; this is a bug in orc, set ORC_DEBUG=1 to see where it happened)");
+            if (environment("ORC_DEBUG") == "1")
+            {
+                await io.Error.WriteLineAsync(e.ToString());
+            }
+
+            return ExitCodes.Failure;
+        }
     }
 
     internal static RootCommand BuildRootCommand(CliContext context)

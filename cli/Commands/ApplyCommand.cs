@@ -101,7 +101,8 @@ public static class ApplyCommand
     /// <summary><c>service/web created</c>, <c>service/web configured (revision 2)</c>, with <c> (dry run)</c> when nothing was stored.</summary>
     public static string FormatResult(ApplyResult result, bool dryRun)
     {
-        var kind = result.Kind == ObjectKind.Unspecified ? "object" : ObjectKinds.Of(result.Kind).Singular;
+        // A newer server may report kinds this client does not know yet; name them anyway.
+        var kind = ObjectKinds.All.FirstOrDefault(k => k.Kind == result.Kind)?.Singular ?? result.Kind.ToString().ToLowerInvariant();
         var outcome = result.Outcome switch
         {
             ApplyOutcome.Created => "created",

@@ -1,3 +1,4 @@
+using System.Globalization;
 using Google.Protobuf.WellKnownTypes;
 using Orchestrator.ControlPlane.Specs;
 using Orchestrator.V1;
@@ -113,16 +114,24 @@ public static class Humanize
             return template.Image;
         }
 
-        var words = template.Command.Concat(template.Args).Select(Quote).ToList();
-        return words.Count == 0 ? None : string.Join(' ', words);
+        var words = template.Command.Concat(template.Args).ToList();
+        return words.Count == 0 ? None : Words(words);
     }
 
-    /// <summary>Ports as <c>8080->80/http</c> when published, else <c>80/http</c>.</summary>
+    /// <summary>A command line as a shell would need it: words with spaces or quotes are quoted.</summary>
+    public static string Words(IEnumerable<string> words) => string.Join(' ', words.Select(Quote));
+
+    /// <summary>
+    /// Ports as <c>8080->80/http</c> when published, else <c>80/http</c>. A process replica's port
+    /// has no container port (it listens on the host port it is given): <c>8081->http/http</c>, or its name.
+    /// </summary>
     public static string Ports(IEnumerable<PortSpec> ports)
     {
-        var text = ports.Select(p => p.Published > 0
-            ? $"{p.Published}->{p.Port}/{Protocol(p.Protocol)}"
-            : $"{p.Port}/{Protocol(p.Protocol)}").ToList();
+        var text = ports.Select(p =>
+        {
+            var inner = p.Port > 0 ? p.Port.ToString(CultureInfo.InvariantCulture) : p.Name.Length > 0 ? p.Name : "port";
+            return p.Published > 0 ? $"{p.Published}->{inner}/{Protocol(p.Protocol)}" : $"{inner}/{Protocol(p.Protocol)}";
+        }).ToList();
         return text.Count == 0 ? None : string.Join(',', text);
     }
 

@@ -174,4 +174,70 @@ public sealed class CommandLineTests
         Assert.Contains("apply", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("describe", result.Stdout, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Rollout_without_a_subcommand_is_a_usage_error()
+    {
+        var result = await Orc.RunAsync(["rollout"]);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("Run 'orc rollout --help' for usage.", result.StderrLines[^1]);
+    }
+
+    [Fact]
+    public async Task Reading_stdin_twice_is_a_usage_error()
+    {
+        var result = await Orc.RunAsync(["apply", "-f", "-", "-f", "-", "--server", Nobody()], stdin: "kind: Job");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("error: -f - is given twice; stdin can be read only once", result.StderrLines[0]);
+    }
+}
+
+public sealed class UnexpectedFailureTests
+{
+    /// <summary>A console whose stdout fails, to stand for any failure orc did not foresee.</summary>
+    private sealed class BrokenConsole : IConsoleIO, IDisposable
+    {
+        private readonly StringWriter _error = new();
+
+        public TextWriter Out { get; } = new ThrowingWriter();
+
+        public TextWriter Error => _error;
+
+        public TextReader In => TextReader.Null;
+
+        public bool IsTerminal => false;
+
+        public int Width => 80;
+
+        public string Stderr => _error.ToString();
+
+        public void Dispose()
+        {
+            _error.Dispose();
+            Out.Dispose();
+        }
+    }
+
+    private sealed class ThrowingWriter : StringWriter
+    {
+        public override void Write(char value) => throw new InvalidOperationException("stdout is gone");
+
+        public override void Write(string? value) => throw new InvalidOperationException("stdout is gone");
+
+        public override Task WriteLineAsync(string? value) => throw new InvalidOperationException("stdout is gone");
+    }
+
+    [Fact]
+    public async Task An_unforeseen_failure_is_one_error_line_not_a_stack_trace()
+    {
+        using var console = new BrokenConsole();
+
+        var code = await OrcApp.RunAsync(["version", "--server", "http://127.0.0.1:1"], console, _ => null, TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, code);
+        var lines = Orc.Lines(console.Stderr);
+        Assert.Equal(["error: stdout is gone (InvalidOperationException; this is a bug in orc, set ORC_DEBUG=1 to see where it happened)"], lines);
+    }
 }

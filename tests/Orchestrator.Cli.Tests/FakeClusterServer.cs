@@ -36,6 +36,9 @@ public sealed class FakeCluster : Cluster.ClusterBase
 
     public DateTime? LastDeadline { get; private set; }
 
+    /// <summary>Cancelled when the server stops: open watches end with UNAVAILABLE, as the real control plane's do.</summary>
+    public CancellationTokenSource Stopping { get; } = new();
+
     public override Task<ApplyResponse> Apply(ApplyRequest request, ServerCallContext context)
     {
         LastDeadline = context.Deadline;
@@ -43,17 +46,25 @@ public sealed class FakeCluster : Cluster.ClusterBase
         return Task.FromResult(OnApply(request));
     }
 
+    /// <summary>When set, List never answers (until the caller gives up), as an overloaded server would.</summary>
+    public bool HangOnList { get; set; }
+
     public override Task<GetResponse> Get(GetRequest request, ServerCallContext context) =>
         Objects.TryGetValue((request.Kind, request.Name), out var item)
             ? Task.FromResult(new GetResponse { Object = item, Revision = 7 })
             : throw new RpcException(new Status(StatusCode.NotFound, $"{request.Kind.ToString().ToLowerInvariant()} \"{request.Name}\" not found"));
 
-    public override Task<ListResponse> List(ListRequest request, ServerCallContext context)
+    public override async Task<ListResponse> List(ListRequest request, ServerCallContext context)
     {
         ListRequests.Enqueue(request);
+        if (HangOnList)
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, TimeProvider.System, context.CancellationToken);
+        }
+
         var response = new ListResponse { Revision = 7 };
         response.Items.AddRange(Objects.Where(o => o.Key.Kind == request.Kind).OrderBy(o => o.Key.Name, StringComparer.Ordinal).Select(o => o.Value));
-        return Task.FromResult(response);
+        return response;
     }
 
     public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) =>
@@ -84,9 +95,17 @@ public sealed class FakeCluster : Cluster.ClusterBase
     public override async Task Watch(WatchRequest request, IServerStreamWriter<WatchEvent> responseStream, ServerCallContext context)
     {
         WatchStarted.TrySetResult(context);
-        await foreach (var e in WatchEvents.Reader.ReadAllAsync(context.CancellationToken))
+        using var both = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, Stopping.Token);
+        try
         {
-            await responseStream.WriteAsync(e, context.CancellationToken);
+            await foreach (var e in WatchEvents.Reader.ReadAllAsync(both.Token))
+            {
+                await responseStream.WriteAsync(e, both.Token);
+            }
+        }
+        catch (OperationCanceledException) when (Stopping.IsCancellationRequested)
+        {
+            throw new RpcException(new Status(StatusCode.Unavailable, "the control plane is shutting down"));
         }
     }
 }
@@ -95,6 +114,7 @@ public sealed class FakeCluster : Cluster.ClusterBase
 public sealed class FakeClusterServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private bool _disposed;
 
     private FakeClusterServer(WebApplication app, FakeCluster cluster, string address)
     {
@@ -124,7 +144,15 @@ public sealed class FakeClusterServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_disposed)
+        {
+            return;
+        }
+
+        _disposed = true;
+        await Cluster.Stopping.CancelAsync();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        Cluster.Stopping.Dispose();
     }
 }

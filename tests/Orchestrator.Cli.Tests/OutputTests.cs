@@ -117,6 +117,16 @@ public sealed class OutputTests
         Golden.Assert("rollout-history.txt", console.Stdout);
     }
 
+    [Fact]
+    public void A_process_port_without_a_container_port_is_shown_by_name()
+    {
+        Assert.Equal("8081->http/http,metrics/tcp", Humanize.Ports(
+        [
+            new PortSpec { Name = "http", Published = 8081, Protocol = Protocol.Http },
+            new PortSpec { Name = "metrics", Protocol = Protocol.Tcp },
+        ]));
+    }
+
     [Theory]
     [InlineData(0, "0s")]
     [InlineData(45, "45s")]
