@@ -8,6 +8,7 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Orchestrator.ControlPlane.Api;
+using Orchestrator.ControlPlane.Nodes;
 using Orchestrator.ControlPlane.Objects;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.ControlPlane.Telemetry;
@@ -43,6 +44,16 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<HistoryCompactor>();
         services.AddHostedService<HistoryCompactionService>();
 
+        // The node stream (agents) and the logs relay.
+        services.TryAddSingleton(new NodeStreamOptions());
+        services.AddSingleton<NodeSessionRegistry>();
+        services.AddSingleton<NodeStatusWriter>();
+        services.AddSingleton<ReplicaReportWriter>();
+        services.AddSingleton<AssignmentFeed>();
+        services.AddSingleton<NodeConnection>();
+        services.AddSingleton<LogsRelay>();
+        services.AddHostedService<NodeLivenessWatcher>();
+
         services.AddGrpc(o => o.Interceptors.Add<ErrorMappingInterceptor>());
         services.AddGrpcReflection();
 
@@ -66,6 +77,7 @@ public static class ControlPlaneServiceCollectionExtensions
         where TApp : IEndpointRouteBuilder, IApplicationBuilder
     {
         app.MapGrpcService<ClusterService>();
+        app.MapGrpcService<NodeApiService>();
         app.MapGrpcReflectionService();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
         app.MapGet("/readyz", ReadyAsync);

@@ -1,0 +1,299 @@
+using Grpc.Core;
+using Microsoft.Extensions.Logging;
+using Orchestrator.ControlPlane.Hosting;
+using Orchestrator.ControlPlane.Objects;
+using Orchestrator.ControlPlane.Store;
+using Orchestrator.V1;
+
+namespace Orchestrator.ControlPlane.Nodes;
+
+/// <summary>
+/// Runs one agent's node stream (docs/adr/0005-node-stream.md): checks the registration,
+/// writes the node, its status and its leased liveness key, sends <c>Registered</c>, the full
+/// assignment set and then watch-driven deltas; renews the lease on every heartbeat; writes
+/// the agent's replica reports; and on the stream's end marks the node NotReady and revokes the lease.
+/// </summary>
+public sealed partial class NodeConnection(
+    IStateStore store,
+    NodeSessionRegistry registry,
+    NodeStatusWriter nodes,
+    ReplicaReportWriter reports,
+    AssignmentFeed assignments,
+    NodeStreamOptions streamOptions,
+    ControlPlaneOptions options,
+    TimeProvider time,
+    ILogger<NodeConnection> logger)
+{
+    /// <summary>Serves one <c>Connect</c> call until the agent goes away or the stream is closed.</summary>
+    /// <exception cref="RpcException">The stream ends with an error status (bad registration, malformed message, replaced, ...).</exception>
+    public async Task RunAsync(IAsyncStreamReader<AgentMessage> requests, IServerStreamWriter<ControlMessage> responses, CancellationToken callCancelled, CancellationToken stopping)
+    {
+        ArgumentNullException.ThrowIfNull(requests);
+        ArgumentNullException.ThrowIfNull(responses);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(callCancelled, stopping);
+        var first = await requests.MoveNext(linked.Token) ? requests.Current : null;
+        if (NodeRegistration.Validate(first) is { } invalid)
+        {
+            LogRejected(logger, first?.Register?.NodeName ?? "", invalid.Detail);
+            throw new RpcException(invalid);
+        }
+
+        var register = first!.Register;
+        var name = register.NodeName;
+        using var session = new NodeSession(name, streamOptions.OutgoingQueueCapacity);
+        registry.Attach(session);
+        using var running = CancellationTokenSource.CreateLinkedTokenSource(linked.Token, session.Closed);
+        var registered = false;
+        try
+        {
+            var lease = await store.GrantLeaseAsync(streamOptions.NodeGrace, running.Token);
+            session.LeaseId = lease.Id;
+            await nodes.RegisterAsync(name, register.Info, options.MemberId, lease.Id, running.Token);
+            registered = true;
+            LogRegistered(logger, name, register.Info.Address, register.Running.Count);
+
+            session.TrySend(new ControlMessage
+            {
+                Registered = new Registered
+                {
+                    ProtocolVersion = NodeProtocolVersion._1,
+                    ControlPlaneId = options.MemberId,
+                    HeartbeatIntervalMs = (long)streamOptions.HeartbeatInterval.TotalMilliseconds,
+                },
+            });
+
+            // What the agent runs now becomes status first, so a restarted control plane learns it;
+            // anything not assigned is absent from the full set below, which tells the agent to stop it.
+            foreach (var report in register.Running)
+            {
+                await ApplyReportAsync(session, report, answerUnassigned: false, running.Token);
+            }
+
+            var set = await assignments.ListAsync(name, running.Token);
+            session.TrySend(new ControlMessage { Assignments = set });
+
+            var writer = WriteAsync(session, responses, running.Token);
+            var deltas = FollowAssignmentsAsync(session, set, running.Token);
+            var reader = ReadAsync(session, requests, running.Token);
+            await Task.WhenAny(writer, deltas, reader);
+            if (reader.IsCompletedSuccessfully && !session.Closed.IsCancellationRequested)
+            {
+                LogStreamEnded(logger, name);
+            }
+
+            // Whichever ended first decides; the others stop with the session.
+            await running.CancelAsync();
+            await Task.WhenAll(Quiet(writer), Quiet(deltas), Quiet(reader));
+            foreach (var task in new[] { reader, deltas, writer })
+            {
+                if (task.Exception?.InnerException is { } error && error is not OperationCanceledException)
+                {
+                    throw Map(name, error);
+                }
+            }
+
+            if (session.CloseStatus is { } closed)
+            {
+                throw new RpcException(closed);
+            }
+
+            if (stopping.IsCancellationRequested)
+            {
+                throw new RpcException(new Status(StatusCode.Unavailable, "the control plane is shutting down; reconnect (to another control plane if there is one)"));
+            }
+        }
+        catch (OperationCanceledException) when (session.CloseStatus is { } closed)
+        {
+            throw new RpcException(closed);
+        }
+        catch (Exception e) when (e is not RpcException && e is not OperationCanceledException)
+        {
+            throw Map(name, e);
+        }
+        finally
+        {
+            await EndAsync(session, registered);
+        }
+    }
+
+    private async Task EndAsync(NodeSession session, bool registered)
+    {
+        // Cleanup must finish even though the call is gone; bound it instead.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10), time);
+        try
+        {
+            if (registered)
+            {
+                if (await nodes.MarkDisconnectedAsync(session.Node, options.MemberId, () => registry.IsCurrent(session), timeout.Token))
+                {
+                    LogNotReady(logger, session.Node);
+                }
+            }
+
+            if (session.LeaseId != 0)
+            {
+                await store.RevokeLeaseAsync(session.LeaseId, timeout.Token);
+            }
+        }
+        catch (Exception e) when (e is StateStoreException or OperationCanceledException or ObjectDisposedException or ObjectException)
+        {
+            // The lease expires by itself and the liveness watcher marks the node; nothing is lost.
+            LogCleanupFailed(logger, e, session.Node);
+        }
+        finally
+        {
+            registry.Detach(session);
+        }
+    }
+
+    private static async Task WriteAsync(NodeSession session, IServerStreamWriter<ControlMessage> responses, CancellationToken cancellationToken)
+    {
+        await foreach (var message in session.Outgoing.ReadAllAsync(cancellationToken))
+        {
+            await responses.WriteAsync(message, cancellationToken);
+        }
+    }
+
+    private async Task FollowAssignmentsAsync(NodeSession session, AssignmentSet set, CancellationToken cancellationToken)
+    {
+        await foreach (var delta in assignments.WatchAsync(session.Node, set, cancellationToken))
+        {
+            if (!session.TrySend(new ControlMessage { Delta = delta }))
+            {
+                return;
+            }
+        }
+    }
+
+    private async Task ReadAsync(NodeSession session, IAsyncStreamReader<AgentMessage> requests, CancellationToken cancellationToken)
+    {
+        var lastStatusWrite = time.GetUtcNow();
+        while (await requests.MoveNext(cancellationToken))
+        {
+            var message = requests.Current;
+            switch (message.MessageCase)
+            {
+                case AgentMessage.MessageOneofCase.Heartbeat:
+                    await RenewAsync(session, cancellationToken);
+                    var now = time.GetUtcNow();
+                    if (now - lastStatusWrite >= streamOptions.HeartbeatStatusInterval && registry.IsCurrent(session))
+                    {
+                        lastStatusWrite = now;
+                        await nodes.RecordHeartbeatAsync(session.Node, options.MemberId, cancellationToken);
+                    }
+
+                    break;
+                case AgentMessage.MessageOneofCase.Status:
+                    if (NodeRegistration.ReportProblem(message.Status) is { } problem)
+                    {
+                        throw Malformed(session.Node, problem);
+                    }
+
+                    await ApplyReportAsync(session, message.Status, answerUnassigned: true, cancellationToken);
+                    break;
+                case AgentMessage.MessageOneofCase.EndpointsAck:
+                    registry.RecordEndpointsAck(session, message.EndpointsAck.Version);
+                    break;
+                case AgentMessage.MessageOneofCase.Register:
+                    throw Malformed(session.Node, "Register was sent twice; it is only the first message of a stream (open a new stream to register again)");
+                default:
+                    throw Malformed(session.Node, "the message is empty (no heartbeat, status or endpoints_ack is set)");
+            }
+        }
+    }
+
+    private async Task RenewAsync(NodeSession session, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await store.KeepAliveAsync(session.LeaseId, cancellationToken);
+        }
+        catch (LeaseNotFoundException)
+        {
+            session.Close(new Status(StatusCode.Unavailable, $"node \"{session.Node}\": its liveness lease expired before this heartbeat (no heartbeat for {streamOptions.NodeGrace.TotalSeconds}s); reconnect to register again"));
+        }
+    }
+
+    private async Task ApplyReportAsync(NodeSession session, ReplicaReport report, bool answerUnassigned, CancellationToken cancellationToken)
+    {
+        var outcome = await reports.ApplyAsync(session.Node, report, cancellationToken);
+        switch (outcome)
+        {
+            case ReportOutcome.Stale:
+                LogStaleReport(logger, session.Node, report.ReplicaId, report.Generation);
+                break;
+            case ReportOutcome.NotAssigned when answerUnassigned:
+                LogUnassignedReport(logger, session.Node, report.ReplicaId);
+                session.TrySend(new ControlMessage { Delta = new AssignmentDelta { Removed = { report.ReplicaId } } });
+                break;
+            case ReportOutcome.Conflict:
+                LogReportConflict(logger, session.Node, report.ReplicaId);
+                break;
+            default:
+                break;
+        }
+    }
+
+    private static RpcException Malformed(string node, string problem) =>
+        new(new Status(StatusCode.InvalidArgument, $"node \"{node}\": {problem}; the message was not applied"));
+
+    private RpcException Map(string node, Exception e)
+    {
+        if (e is RpcException rpc)
+        {
+            return rpc;
+        }
+
+        if (e is ObjectConflictException conflict)
+        {
+            return new RpcException(new Status(StatusCode.Aborted, conflict.Message));
+        }
+
+        if (Api.ApiErrors.Map(e) is { } mapped)
+        {
+            return mapped;
+        }
+
+        LogUnexpected(logger, e, node);
+        return new RpcException(new Status(StatusCode.Internal, $"node \"{node}\": internal error on the node stream: {e.Message}; the control plane log has the details"));
+    }
+
+    private static async Task Quiet(Task task)
+    {
+        try
+        {
+            await task;
+        }
+        catch (Exception)
+        {
+            // Inspected by the caller through task.Exception.
+        }
+    }
+
+    [LoggerMessage(EventId = 3000, Level = LogLevel.Warning, Message = "Refused node stream from {Node}: {Problem}")]
+    private static partial void LogRejected(ILogger logger, string node, string problem);
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Node {Node} registered from {Address}, running {Running} replica(s)")]
+    private static partial void LogRegistered(ILogger logger, string node, string address, int running);
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Node {Node}: the agent closed its stream")]
+    private static partial void LogStreamEnded(ILogger logger, string node);
+
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Information, Message = "Node {Node} is NotReady: its stream ended")]
+    private static partial void LogNotReady(ILogger logger, string node);
+
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Warning, Message = "Node {Node}: could not mark it disconnected or revoke its lease; the lease expires by itself")]
+    private static partial void LogCleanupFailed(ILogger logger, Exception exception, string node);
+
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Debug, Message = "Node {Node}: ignored a report for replica {Replica} at generation {Generation}, older than its spec (fenced)")]
+    private static partial void LogStaleReport(ILogger logger, string node, string replica, long generation);
+
+    [LoggerMessage(EventId = 3006, Level = LogLevel.Information, Message = "Node {Node} reported replica {Replica}, which is not assigned to it; told the agent to stop it")]
+    private static partial void LogUnassignedReport(ILogger logger, string node, string replica);
+
+    [LoggerMessage(EventId = 3007, Level = LogLevel.Warning, Message = "Node {Node}: the report for replica {Replica} lost its compare-and-swap race too often; it was not written")]
+    private static partial void LogReportConflict(ILogger logger, string node, string replica);
+
+    [LoggerMessage(EventId = 3008, Level = LogLevel.Error, Message = "Unexpected error on the stream of node {Node}")]
+    private static partial void LogUnexpected(ILogger logger, Exception exception, string node);
+}

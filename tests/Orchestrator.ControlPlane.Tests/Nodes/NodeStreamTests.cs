@@ -1,0 +1,372 @@
+using Grpc.Core;
+using Orchestrator.ControlPlane.Store;
+using Orchestrator.TestSupport;
+using Orchestrator.V1;
+
+namespace Orchestrator.ControlPlane.Tests.Nodes;
+
+/// <summary>
+/// The control plane side of the node stream, through a real gRPC client (<see cref="FakeAgent"/>)
+/// against an in-process control plane on a real SQLite store.
+/// </summary>
+public sealed class NodeStreamTests : IAsyncLifetime
+{
+    private NodeCluster? _cluster;
+
+    private NodeCluster Cp => _cluster ?? throw new InvalidOperationException("not started");
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync() => _cluster = await NodeCluster.StartAsync(cancellationToken: Ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync();
+        }
+    }
+
+    public static TheoryData<string, string, StatusCode, string> BadRegistrations => new()
+    {
+        { "heartbeat-first", "", StatusCode.InvalidArgument, "the first message on the node stream must be Register, not Heartbeat" },
+        { "version", "", StatusCode.FailedPrecondition, "node protocol version 0 is not supported; this control plane speaks version 1" },
+        { "name", "", StatusCode.InvalidArgument, "node name \"Node_1\" is not a DNS label" },
+        { "address", "", StatusCode.InvalidArgument, "node \"node-1\": the address is missing; pass --address" },
+        { "drivers", "", StatusCode.InvalidArgument, "node \"node-1\": the node offers no driver" },
+        { "capacity", "", StatusCode.InvalidArgument, "node \"node-1\": capacity cpu is 0m; it must be more than 0" },
+        { "allocatable", "", StatusCode.InvalidArgument, "node \"node-1\": allocatable (8000m cpu" },
+        { "ports", "", StatusCode.InvalidArgument, "node \"node-1\": port range 21000-20000 is empty; pass --ports FIRST-LAST with FIRST <= LAST" },
+        { "running", "", StatusCode.InvalidArgument, "node \"node-1\": Register.running: a replica report has no replica_id" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRegistrations))]
+    public async Task A_bad_first_message_ends_the_stream_with_what_to_fix_and_writes_nothing(string problem, string unused, StatusCode code, string expected)
+    {
+        _ = unused;
+        var revision = await Cp.Store.GetRevisionAsync(Ct);
+        var register = FakeAgent.Registration("node-1");
+        var first = new AgentMessage { Register = register };
+        switch (problem)
+        {
+            case "heartbeat-first": first = new AgentMessage { Heartbeat = new Heartbeat { Sequence = 1 } }; break;
+            case "version": register.ProtocolVersion = NodeProtocolVersion.Unspecified; break;
+            case "name": register.NodeName = "Node_1"; break;
+            case "address": register.Info.Address = ""; break;
+            case "drivers": register.Info.Drivers.Clear(); break;
+            case "capacity": register.Info.Capacity.CpuMillis = 0; break;
+            case "allocatable": register.Info.Allocatable.CpuMillis = 8000; break;
+            case "ports": register.Info.Ports = new PortRange { First = 21000, Last = 20000 }; break;
+            case "running": register.Running.Add(new ReplicaReport { Generation = 1, Status = new ReplicaStatus { Phase = Phase.Running } }); break;
+            default: throw new ArgumentOutOfRangeException(nameof(problem), problem, null);
+        }
+
+        await using var agent = await FakeAgent.ConnectRawAsync(Cp.Channel, first, Ct);
+        var status = await agent.EndedAsync(Ct);
+
+        Assert.Equal(code, status.StatusCode);
+        Assert.Contains(expected, status.Detail, StringComparison.Ordinal);
+        Assert.Equal(revision, await Cp.Store.GetRevisionAsync(Ct));
+        Assert.Empty((await Cp.Store.ListAsync(StoreKeys.NodesPrefix, cancellationToken: Ct)).Items);
+        Assert.Empty((await Cp.Store.ListAsync(StoreKeys.NodeStatusPrefix, cancellationToken: Ct)).Items);
+        Assert.Empty((await Cp.Store.ListAsync(StoreKeys.NodeLivenessPrefix, cancellationToken: Ct)).Items);
+    }
+
+    [Fact]
+    public async Task A_registered_node_is_Ready_with_its_info_and_a_leased_liveness_key()
+    {
+        await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        var (registered, set) = await agent.HandshakeAsync(Ct);
+
+        Assert.Equal(NodeProtocolVersion._1, registered.ProtocolVersion);
+        Assert.Equal(NodeCluster.MemberId, registered.ControlPlaneId);
+        Assert.Equal(1000, registered.HeartbeatIntervalMs);
+        Assert.Empty(set.Assignments);
+
+        var list = await Cp.Client.ListAsync(new ListRequest { Kind = ObjectKind.Node }, cancellationToken: Ct);
+        var node = Assert.Single(list.Items).Node;
+        Assert.Equal("node-1", node.Meta.Name);
+        Assert.Equal(FakeAgent.Registration("node-1").Info, node.Info);
+        Assert.Equal(NodeState.Ready, node.Status.State);
+        Assert.Equal(NodeCluster.MemberId, node.Status.ConnectedTo);
+        Assert.Equal(NodeCluster.Start, node.Status.LastHeartbeat.ToDateTimeOffset());
+
+        var liveness = (await Cp.Store.GetAsync(StoreKeys.NodeLiveness("node-1"), cancellationToken: Ct)).Kv;
+        Assert.NotNull(liveness);
+        Assert.NotEqual(0, liveness.Lease);
+    }
+
+    [Fact]
+    public async Task Registration_keeps_a_cordon_set_before()
+    {
+        await using (var first = await Cp.ConnectAsync("node-1", cancellationToken: Ct))
+        {
+            await first.HandshakeAsync(Ct);
+            await first.CloseAsync();
+            Assert.Equal(StatusCode.OK, (await first.EndedAsync(Ct)).StatusCode);
+        }
+
+        var stored = await Cp.Messages.GetAsync<Node>(StoreKeys.Node("node-1"), Ct);
+        Assert.NotNull(stored);
+        stored.Value.Spec.Cordoned = true;
+        Assert.NotNull(await Cp.Messages.PutAsync(stored.Key, stored.Value, stored.ModRevision, cancellationToken: Ct));
+
+        var register = FakeAgent.Registration("node-1");
+        register.Info.Labels["zone"] = "b";
+        await using var second = await Cp.ConnectAsync("node-1", register, Ct);
+        await second.HandshakeAsync(Ct);
+
+        var node = await Cp.GetNodeAsync("node-1", Ct);
+        Assert.True(node.Spec.Cordoned);
+        Assert.Equal("b", node.Info.Labels["zone"]);
+        Assert.Equal(NodeState.Ready, node.Status.State);
+    }
+
+    [Fact]
+    public async Task The_full_assignment_set_holds_the_replicas_bound_to_the_node_and_no_others()
+    {
+        await Cp.PutReplicaAsync("web-aaaa1", "node-1", cancellationToken: Ct);
+        await Cp.PutReplicaAsync("web-aaaa2", "node-2", cancellationToken: Ct);
+        await Cp.PutReplicaAsync("web-aaaa3", "", cancellationToken: Ct);
+        await Cp.PutReplicaAsync("web-aaaa4", "node-1", generation: 3, cancellationToken: Ct);
+
+        await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        var (_, set) = await agent.HandshakeAsync(Ct);
+
+        Assert.Equal(["web-aaaa1", "web-aaaa4"], set.Assignments.Select(a => a.Replica.Meta.Name).Order().ToArray());
+        Assert.Equal(3, set.Assignments.Single(a => a.Replica.Meta.Name == "web-aaaa4").Replica.Spec.Generation);
+        Assert.True(set.Revision > 0);
+
+        var node = await Cp.GetNodeAsync("node-1", Ct);
+        Assert.Equal(2, node.Status.Replicas);
+        Assert.Equal(500, node.Status.Allocated.CpuMillis);
+        Assert.Equal(256L << 20, node.Status.Allocated.MemoryBytes);
+    }
+
+    [Fact]
+    public async Task Replicas_bound_changed_moved_and_deleted_after_connect_arrive_as_deltas()
+    {
+        await Cp.PutReplicaAsync("web-moved", "node-1", cancellationToken: Ct);
+        await Cp.PutReplicaAsync("web-deleted", "node-1", cancellationToken: Ct);
+        await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        var (_, set) = await agent.HandshakeAsync(Ct);
+        Assert.Equal(2, set.Assignments.Count);
+
+        var bound = await Cp.PutReplicaAsync("web-new", "node-1", cancellationToken: Ct);
+        var delta = (await agent.NextAsync(ControlMessage.MessageOneofCase.Delta, Ct)).Delta;
+        Assert.Equal("web-new", Assert.Single(delta.Upserted).Replica.Meta.Name);
+        Assert.Empty(delta.Removed);
+        Assert.Equal(bound, delta.Revision);
+
+        // A replica bound elsewhere is none of this node's business.
+        await Cp.PutReplicaAsync("web-other", "node-2", cancellationToken: Ct);
+
+        await Cp.PutReplicaAsync("web-new", "node-1", generation: 2, cancellationToken: Ct);
+        delta = (await agent.NextAsync(ControlMessage.MessageOneofCase.Delta, Ct)).Delta;
+        Assert.Equal(2, Assert.Single(delta.Upserted).Replica.Spec.Generation);
+
+        await Cp.PutReplicaAsync("web-moved", "node-2", generation: 2, cancellationToken: Ct);
+        delta = (await agent.NextAsync(ControlMessage.MessageOneofCase.Delta, Ct)).Delta;
+        Assert.Equal(["web-moved"], delta.Removed);
+        Assert.Empty(delta.Upserted);
+
+        await Cp.DeleteReplicaAsync("web-deleted", Ct);
+        delta = (await agent.NextAsync(ControlMessage.MessageOneofCase.Delta, Ct)).Delta;
+        Assert.Equal(["web-deleted"], delta.Removed);
+    }
+
+    [Fact]
+    public async Task A_report_is_written_to_the_replica_status_and_keeps_the_placement_explanation()
+    {
+        await Cp.PutReplicaAsync("web-r1", "node-1", generation: 2, cancellationToken: Ct);
+        var placement = new ReplicaStatus { Phase = Phase.Scheduled, Placement = new PlacementExplanation { NodesTotal = 3, Message = "chose node-1" } };
+        Assert.NotNull(await Cp.Messages.PutAsync(StoreKeys.ReplicaStatus("web-r1"), placement, 0, cancellationToken: Ct));
+        await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        await agent.HandshakeAsync(Ct);
+
+        var reported = new ReplicaStatus
+        {
+            Phase = Phase.Ready,
+            Restarts = 1,
+            Endpoints = { ["http"] = new Endpoint { Address = "127.0.0.2", Port = 20001 } },
+            StartedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(NodeCluster.Start),
+        };
+        await agent.ReportAsync("web-r1", 2, reported, Ct);
+
+        var replica = (await Cp.WaitForAsync(ObjectKind.Replica, "web-r1", o => o.Replica.Status?.Phase == Phase.Ready, Ct)).Replica;
+        Assert.Equal(2, replica.Status.ObservedGeneration);
+        Assert.Equal(1, replica.Status.Restarts);
+        Assert.Equal(20001, replica.Status.Endpoints["http"].Port);
+        Assert.Equal("chose node-1", replica.Status.Placement.Message);
+        Assert.Equal(Phase.Ready, (await Cp.GetReplicaAsync("web-r1", Ct)).Status.Phase);
+    }
+
+    [Fact]
+    public async Task A_report_for_an_older_generation_is_ignored()
+    {
+        await Cp.PutReplicaAsync("web-r1", "node-1", generation: 3, cancellationToken: Ct);
+        await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        await agent.HandshakeAsync(Ct);
+
+        await agent.ReportAsync("web-r1", 2, new ReplicaStatus { Phase = Phase.Failed, ExitCode = 137 }, Ct);
+        await agent.ReportAsync("web-r1", 3, new ReplicaStatus { Phase = Phase.Running }, Ct);
+
+        // Reports are applied in order: once the second is visible, the first was decided.
+        var replica = (await Cp.WaitForAsync(ObjectKind.Replica, "web-r1", o => o.Replica.Status?.Phase == Phase.Running, Ct)).Replica;
+        Assert.Equal(3, replica.Status.ObservedGeneration);
+        Assert.Equal(0, replica.Status.ExitCode);
+        var history = await Cp.Store.ListAsync(StoreKeys.ReplicaStatus("web-r1"), cancellationToken: Ct);
+        Assert.Equal(1, Assert.Single(history.Items).Version);
+    }
+
+    [Fact]
+    public async Task A_report_for_a_replica_not_assigned_to_the_node_is_answered_with_its_removal()
+    {
+        await Cp.PutReplicaAsync("web-elsewhere", "node-2", cancellationToken: Ct);
+        await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        await agent.HandshakeAsync(Ct);
+
+        await agent.ReportAsync("web-gone", 1, new ReplicaStatus { Phase = Phase.Running }, Ct);
+        Assert.Equal(["web-gone"], (await agent.NextAsync(ControlMessage.MessageOneofCase.Delta, Ct)).Delta.Removed);
+        await agent.ReportAsync("web-elsewhere", 1, new ReplicaStatus { Phase = Phase.Running }, Ct);
+        Assert.Equal(["web-elsewhere"], (await agent.NextAsync(ControlMessage.MessageOneofCase.Delta, Ct)).Delta.Removed);
+
+        Assert.Null((await Cp.Store.GetAsync(StoreKeys.ReplicaStatus("web-gone"), cancellationToken: Ct)).Kv);
+        Assert.Null((await Cp.Store.GetAsync(StoreKeys.ReplicaStatus("web-elsewhere"), cancellationToken: Ct)).Kv);
+    }
+
+    [Fact]
+    public async Task What_the_agent_runs_at_registration_becomes_replica_status()
+    {
+        await Cp.PutReplicaAsync("web-r1", "node-1", cancellationToken: Ct);
+        var register = FakeAgent.Registration("node-1");
+        register.Running.Add(new ReplicaReport { ReplicaId = "web-r1", Generation = 1, Status = new ReplicaStatus { Phase = Phase.Ready } });
+        register.Running.Add(new ReplicaReport { ReplicaId = "web-orphan", Generation = 1, Status = new ReplicaStatus { Phase = Phase.Running } });
+
+        await using var agent = await Cp.ConnectAsync("node-1", register, Ct);
+        var (_, set) = await agent.HandshakeAsync(Ct);
+
+        // The orphan is absent from the full set: the agent stops it.
+        var assignment = Assert.Single(set.Assignments);
+        Assert.Equal(Phase.Ready, assignment.Replica.Status.Phase);
+        Assert.Equal(Phase.Ready, (await Cp.GetReplicaAsync("web-r1", Ct)).Status.Phase);
+        Assert.Null((await Cp.Store.GetAsync(StoreKeys.ReplicaStatus("web-orphan"), cancellationToken: Ct)).Kv);
+    }
+
+    [Fact]
+    public async Task A_malformed_message_ends_the_stream_with_a_clear_error_and_changes_nothing()
+    {
+        await Cp.PutReplicaAsync("web-r1", "node-1", cancellationToken: Ct);
+        await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        await agent.HandshakeAsync(Ct);
+
+        await agent.SendAsync(new AgentMessage { Status = new ReplicaReport { ReplicaId = "web-r1", Generation = 1 } }, Ct);
+        var status = await agent.EndedAsync(Ct);
+
+        Assert.Equal(StatusCode.InvalidArgument, status.StatusCode);
+        Assert.Contains("replica web-r1: the report has no status", status.Detail, StringComparison.Ordinal);
+        Assert.Null((await Cp.Store.GetAsync(StoreKeys.ReplicaStatus("web-r1"), cancellationToken: Ct)).Kv);
+    }
+
+    [Fact]
+    public async Task When_the_stream_ends_the_node_is_NotReady_with_the_reason_and_its_lease_is_gone()
+    {
+        await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        await agent.HandshakeAsync(Ct);
+
+        await agent.CloseAsync();
+        Assert.Equal(StatusCode.OK, (await agent.EndedAsync(Ct)).StatusCode);
+
+        var node = await Cp.GetNodeAsync("node-1", Ct);
+        Assert.Equal(NodeState.NotReady, node.Status.State);
+        Assert.Equal("AgentDisconnected", node.Status.Reason);
+        Assert.Equal("the agent's stream ended at 10:02:00; replicas keep their last reported state until it reconnects", node.Status.Message);
+        Assert.Null((await Cp.Store.GetAsync(StoreKeys.NodeLiveness("node-1"), cancellationToken: Ct)).Kv);
+        Assert.Null(Cp.Sessions.Find("node-1"));
+    }
+
+    [Fact]
+    public async Task When_the_lease_expires_without_a_clean_end_the_node_is_NotReady_because_heartbeats_stopped()
+    {
+        await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        await agent.HandshakeAsync(Ct);
+        Assert.Equal(NodeState.Ready, (await Cp.GetNodeAsync("node-1", Ct)).Status.State);
+
+        // The agent stays connected but sends no heartbeat past the grace (3s).
+        Cp.Time.Advance(TimeSpan.FromSeconds(4));
+
+        var node = (await Cp.WaitForAsync(ObjectKind.Node, "node-1", o => o.Node.Status?.State == NodeState.NotReady, Ct)).Node;
+        Assert.Equal("HeartbeatsStopped", node.Status.Reason);
+        Assert.Contains("no heartbeat renewed the node's lease for 3s", node.Status.Message, StringComparison.Ordinal);
+        Assert.Null((await Cp.Store.GetAsync(StoreKeys.NodeLiveness("node-1"), cancellationToken: Ct)).Kv);
+
+        // The silent stream is closed, so a live agent reconnects into a fresh registration.
+        var ended = await agent.EndedAsync(Ct);
+        Assert.Equal(StatusCode.Unavailable, ended.StatusCode);
+    }
+
+    [Fact]
+    public async Task Heartbeats_keep_the_lease_and_update_last_heartbeat_at_a_bounded_rate()
+    {
+        await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        await agent.HandshakeAsync(Ct);
+        var statusRevision = (await Cp.Store.GetAsync(StoreKeys.NodeStatus("node-1"), cancellationToken: Ct)).Kv!.ModRevision;
+
+        // Six heartbeats two seconds apart: each renews the 3s lease; the status is written at most every 5s.
+        for (var i = 1; i <= 6; i++)
+        {
+            Cp.Time.Advance(TimeSpan.FromSeconds(2));
+            await agent.HeartbeatAsync((ulong)i, Ct);
+            await Cp.WaitForAsync(ObjectKind.Node, "node-1", o => o.Node.Status?.LastHeartbeat.ToDateTimeOffset() >= NodeCluster.Start.AddSeconds(2 * i - 4), Ct);
+        }
+
+        var node = (await Cp.WaitForAsync(ObjectKind.Node, "node-1", o => o.Node.Status?.LastHeartbeat.ToDateTimeOffset() == NodeCluster.Start.AddSeconds(12), Ct)).Node;
+        Assert.Equal(NodeState.Ready, node.Status.State);
+        Assert.NotNull((await Cp.Store.GetAsync(StoreKeys.NodeLiveness("node-1"), cancellationToken: Ct)).Kv);
+        var versions = (await Cp.Store.GetAsync(StoreKeys.NodeStatus("node-1"), cancellationToken: Ct)).Kv!;
+        Assert.True(versions.ModRevision > statusRevision);
+        Assert.Equal(3, versions.Version); // registration, then the heartbeats at 6s and 12s
+    }
+
+    [Fact]
+    public async Task A_second_stream_for_the_same_node_replaces_the_first()
+    {
+        await using var first = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        await first.HandshakeAsync(Ct);
+
+        await using var second = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        await second.HandshakeAsync(Ct);
+
+        var ended = await first.EndedAsync(Ct);
+        Assert.Equal(StatusCode.Aborted, ended.StatusCode);
+        Assert.Contains("node \"node-1\" connected again on another stream", ended.Detail, StringComparison.Ordinal);
+
+        // The replaced stream's end leaves the node Ready and live: the newest agent holds it.
+        var node = await Cp.GetNodeAsync("node-1", Ct);
+        Assert.Equal(NodeState.Ready, node.Status.State);
+        Assert.NotNull((await Cp.Store.GetAsync(StoreKeys.NodeLiveness("node-1"), cancellationToken: Ct)).Kv);
+
+        await Cp.PutReplicaAsync("web-r1", "node-1", cancellationToken: Ct);
+        Assert.Equal("web-r1", Assert.Single((await second.NextAsync(ControlMessage.MessageOneofCase.Delta, Ct)).Delta.Upserted).Replica.Meta.Name);
+    }
+
+    [Fact]
+    public async Task Endpoints_acks_are_remembered_per_node()
+    {
+        await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        await agent.HandshakeAsync(Ct);
+        Assert.Null(Cp.Sessions.EndpointsAck("node-1"));
+
+        await agent.SendAsync(new AgentMessage { EndpointsAck = new EndpointsAck { Version = 42 } }, Ct);
+        await agent.SendAsync(new AgentMessage { EndpointsAck = new EndpointsAck { Version = 41 } }, Ct);
+
+        // A report after the acks: once it is written, the acks before it were handled.
+        await Cp.PutReplicaAsync("web-r1", "node-1", cancellationToken: Ct);
+        await agent.NextAsync(ControlMessage.MessageOneofCase.Delta, Ct);
+        await agent.ReportAsync("web-r1", 1, new ReplicaStatus { Phase = Phase.Starting }, Ct);
+        await Cp.WaitForAsync(ObjectKind.Replica, "web-r1", o => o.Replica.Status?.Phase == Phase.Starting, Ct);
+
+        Assert.Equal(42, Cp.Sessions.EndpointsAck("node-1"));
+    }
+}
