@@ -8,7 +8,9 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Orchestrator.ControlPlane.Api;
+using Orchestrator.ControlPlane.Controllers;
 using Orchestrator.ControlPlane.Objects;
+using Orchestrator.ControlPlane.Scheduling;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.ControlPlane.Telemetry;
 
@@ -42,6 +44,13 @@ public static class ControlPlaneServiceCollectionExtensions
         services.TryAddSingleton(new HistoryCompactorOptions());
         services.AddSingleton<HistoryCompactor>();
         services.AddHostedService<HistoryCompactionService>();
+
+        // Controllers and placement (docs/adr/0013-controllers-work-queue.md); a host may register its own ControllerOptions.
+        services.TryAddSingleton(new ControllerOptions());
+        services.AddSingleton<EventRecorder>();
+        services.TryAddSingleton<IPlacer, FirstFitPlacer>();
+        services.AddHostedService<ServiceController>();
+        services.AddHostedService<PlacementController>();
 
         services.AddGrpc(o => o.Interceptors.Add<ErrorMappingInterceptor>());
         services.AddGrpcReflection();
