@@ -172,7 +172,7 @@ public sealed class ControllerHostTests : IAsyncLifetime
     }
 
     /// <summary>Records calls and the most passes in flight at once; can block, fail or requeue on demand.</summary>
-    private sealed class RecordingReconciler : IReconciler<string>
+    private sealed class RecordingReconciler : IReconciler<string>, IDisposable
     {
         private readonly Lock _lock = new();
         private readonly SemaphoreSlim _gate = new(0);
@@ -194,6 +194,8 @@ public sealed class ControllerHostTests : IAsyncLifetime
         public int MaxInFlight => Volatile.Read(ref _maxInFlight);
 
         public void Release() => _gate.Release();
+
+        public void Dispose() => _gate.Dispose();
 
         public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellationToken)
         {
