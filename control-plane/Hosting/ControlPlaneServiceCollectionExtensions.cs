@@ -8,8 +8,10 @@ using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Orchestrator.ControlPlane.Api;
+using Orchestrator.ControlPlane.Controllers;
 using Orchestrator.ControlPlane.Nodes;
 using Orchestrator.ControlPlane.Objects;
+using Orchestrator.ControlPlane.Scheduling;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.ControlPlane.Telemetry;
 
@@ -53,6 +55,13 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<NodeConnection>();
         services.AddSingleton<LogsRelay>();
         services.AddHostedService<NodeLivenessWatcher>();
+
+        // Controllers and placement (docs/adr/0013-controllers-work-queue.md); a host may register its own ControllerOptions.
+        services.TryAddSingleton(new ControllerOptions());
+        services.AddSingleton<EventRecorder>();
+        services.TryAddSingleton<IPlacer, FirstFitPlacer>();
+        services.AddHostedService<ServiceController>();
+        services.AddHostedService<PlacementController>();
 
         services.AddGrpc(o => o.Interceptors.Add<ErrorMappingInterceptor>());
         services.AddGrpcReflection();

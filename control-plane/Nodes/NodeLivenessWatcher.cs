@@ -68,7 +68,8 @@ public sealed partial class NodeLivenessWatcher(
             }
         }
 
-        await foreach (var e in store.WatchAsync(StoreKeys.NodeLivenessPrefix, statuses.Revision + 1, cancellationToken))
+        // The previous value carries the lease id of the expired key.
+        await foreach (var e in store.WatchWithPreviousAsync(StoreKeys.NodeLivenessPrefix, statuses.Revision + 1, cancellationToken))
         {
             if (e.Type == StoreWatchEventType.Delete)
             {

@@ -124,7 +124,8 @@ public sealed class NodeStatusWriter(IStateStore store, ClusterObjects objects, 
             name,
             status =>
             {
-                if (status.ConnectedTo != memberId || !stillOwned())
+                // Already NotReady (its lease expired first): keep that, more specific, reason.
+                if (status.ConnectedTo != memberId || !stillOwned() || status.State != NodeState.Ready)
                 {
                     return false;
                 }

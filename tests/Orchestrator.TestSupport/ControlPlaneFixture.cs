@@ -2,6 +2,7 @@ using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Orchestrator.ControlPlane.Controllers;
 using Orchestrator.ControlPlane.Hosting;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.V1;
@@ -42,9 +43,16 @@ public sealed class ControlPlaneFixture : IAsyncDisposable
     public string DataDirectory => _dir.Path;
 
     /// <param name="openStore">Opens the store to use, given the temp dir; null opens SQLite at <c>state.db</c> in it.</param>
+    /// <param name="controllers">
+    /// Whether the controllers and placement run. Off by default, so tests of the API see
+    /// exactly what they wrote; on, they act on what the test writes as a real control plane would.
+    /// </param>
+    /// <param name="configure">Last changes to the host (a <c>TimeProvider</c>, <c>ControllerOptions</c>, ...).</param>
     public static async Task<ControlPlaneFixture> StartAsync(
         Func<string, CancellationToken, Task<IStateStore>>? openStore = null,
         string memberId = "test-cp",
+        bool controllers = false,
+        Action<WebApplicationBuilder>? configure = null,
         CancellationToken cancellationToken = default)
     {
         var dir = new TempDirectory("orc-cp");
@@ -58,7 +66,16 @@ public sealed class ControlPlaneFixture : IAsyncDisposable
             app = await ControlPlaneApp.BuildAsync(
                 options,
                 store,
-                b => b.Logging.SetMinimumLevel(LogLevel.Warning),
+                b =>
+                {
+                    b.Logging.SetMinimumLevel(LogLevel.Warning);
+                    if (!controllers)
+                    {
+                        b.Services.AddSingleton(new ControllerOptions { Enabled = false });
+                    }
+
+                    configure?.Invoke(b);
+                },
                 cancellationToken);
             await app.StartAsync(cancellationToken);
             var channel = GrpcChannel.ForAddress(app.Endpoints().GrpcUrl);

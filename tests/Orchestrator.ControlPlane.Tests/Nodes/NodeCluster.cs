@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
+using Orchestrator.ControlPlane.Controllers;
 using Orchestrator.ControlPlane.Hosting;
 using Orchestrator.ControlPlane.Nodes;
 using Orchestrator.ControlPlane.Objects;
@@ -67,6 +68,9 @@ internal sealed class NodeCluster : IAsyncDisposable
                     b.Logging.SetMinimumLevel(LogLevel.Warning);
                     b.Services.AddSingleton<TimeProvider>(time);
                     b.Services.AddSingleton(options ?? new NodeStreamOptions());
+
+                    // These tests write replicas by hand, as controllers would; keep the real controllers out.
+                    b.Services.AddSingleton(new ControllerOptions { Enabled = false });
                 },
                 cancellationToken);
             await app.StartAsync(cancellationToken);

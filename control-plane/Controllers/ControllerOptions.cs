@@ -1,0 +1,39 @@
+namespace Orchestrator.ControlPlane.Controllers;
+
+/// <summary>How the controllers and the placement loop run. Registered once; a host may register its own first.</summary>
+public sealed class ControllerOptions
+{
+    /// <summary>Whether this control plane runs the controllers and placement at all (off for API-only tests).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>Workers of the service controller: different services reconcile in parallel, one service never twice at a time.</summary>
+    public int ServiceWorkers { get; set; } = 2;
+
+    /// <summary>Every key is enqueued again this often, so a missed watch event heals.</summary>
+    public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>First retry delay after a failed pass; doubles per consecutive failure.</summary>
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>Retry delays never exceed this.</summary>
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A replica asked to stop is deleted once its status says it ended, or after its stop
+    /// grace period plus this much if nobody reports (its node is gone, no agent runs it).
+    /// </summary>
+    public TimeSpan StopTimeoutExtra { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// During a template change, a new replica that no agent has reported on (still Pending
+    /// or Scheduled) this long after its creation counts as ready, so a rollout with no
+    /// agent reporting still finishes. A replica an agent reports as not ready is waited for.
+    /// </summary>
+    public TimeSpan UnreportedReadyTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long events are kept in the store.</summary>
+    public TimeSpan EventTtl { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Wait before listing again after a watch failed (store unavailable, history compacted).</summary>
+    public TimeSpan WatchRetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+}

@@ -1,0 +1,117 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orchestrator.ControlPlane.Objects;
+using Orchestrator.ControlPlane.Store;
+using Orchestrator.V1;
+
+namespace Orchestrator.ControlPlane.Controllers;
+
+/// <summary>
+/// The keys of the service controller: service names. A service spec change enqueues its
+/// name; a replica change enqueues its owner's name, so a replica that became Ready or
+/// stopped moves a rollout or a scale-down on. Replicas of deleted services are listed
+/// too, so they are retired after a restart.
+/// </summary>
+public sealed class ServiceControllerSource(IStateStore store) : IControllerSource<string>
+{
+    public string WatchPrefix => StoreKeys.Root;
+
+    public async Task<(IReadOnlyCollection<string> Keys, long Revision)> ListKeysAsync(CancellationToken cancellationToken)
+    {
+        var services = await store.ListAsync(StoreKeys.ServicesPrefix, 0, 0, cancellationToken);
+        var keys = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var kv in services.Items)
+        {
+            var name = StoreKeys.NameOf(kv.Key, StoreKeys.ServicesPrefix);
+            if (!name.Contains('/', StringComparison.Ordinal))
+            {
+                keys.Add(name);
+            }
+        }
+
+        var replicas = await ServiceReconciler.ReadReplicasAsync(store, services.Revision, r => r.Spec.Owner?.Kind == ServiceReconciler.OwnerKind, cancellationToken);
+        foreach (var replica in replicas)
+        {
+            keys.Add(replica.Replica.Spec.Owner.Name);
+        }
+
+        return (keys, services.Revision);
+    }
+
+    public IEnumerable<string> KeysOf(Store.WatchEvent change)
+    {
+        var key = change.Kv.Key;
+        if (TryName(key, StoreKeys.ServicesPrefix, out var service))
+        {
+            yield return service;
+        }
+        else if (TryName(key, StoreKeys.ReplicasPrefix, out var id))
+        {
+            var value = change.Type == Store.WatchEventType.Put ? change.Kv : change.PrevKv;
+            if (OwnerOf(value) is { } owner)
+            {
+                yield return owner;
+            }
+            else if (ReplicaIds.OwnerOf(id) is { } guessed)
+            {
+                yield return guessed;
+            }
+        }
+        else if (TryName(key, StoreKeys.ReplicaStatusPrefix, out var statusId) && ReplicaIds.OwnerOf(statusId) is { } owner)
+        {
+            // Ids are <service>-<suffix>; a cut (very long) name is healed by the resync.
+            yield return owner;
+        }
+    }
+
+    private static string? OwnerOf(KeyValue? kv)
+    {
+        if (kv is null || kv.Value.Length == 0)
+        {
+            return null;
+        }
+
+        try
+        {
+            var replica = ProtoJson.Decode<Replica>(kv.Value, kv.Key);
+            return replica.Spec?.Owner is { Kind: ServiceReconciler.OwnerKind } owner ? owner.Name : null;
+        }
+        catch (InvalidStoredObjectException)
+        {
+            return null;
+        }
+    }
+
+    private static bool TryName(string key, string prefix, out string name)
+    {
+        name = "";
+        if (!key.StartsWith(prefix, StringComparison.Ordinal) || key.Length == prefix.Length || key.IndexOf('/', prefix.Length) >= 0)
+        {
+            return false;
+        }
+
+        name = key[prefix.Length..];
+        return true;
+    }
+}
+
+/// <summary>Runs the service controller for the lifetime of the host (when <see cref="ControllerOptions.Enabled"/>).</summary>
+public sealed class ServiceController(
+    IStateStore store,
+    TimeProvider time,
+    ControllerOptions options,
+    EventRecorder events,
+    ILoggerFactory loggers) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (!options.Enabled)
+        {
+            return;
+        }
+
+        var reconciler = new ServiceReconciler(store, time, options, events, loggers.CreateLogger<ServiceReconciler>());
+        using var host = new ControllerHost<string>(reconciler, new ServiceControllerSource(store), store, time, options, options.ServiceWorkers, loggers.CreateLogger<ServiceController>());
+        await host.RunAsync(stoppingToken);
+    }
+}

@@ -1,0 +1,245 @@
+using Google.Protobuf.WellKnownTypes;
+using Microsoft.Extensions.Logging;
+using Orchestrator.ControlPlane.Objects;
+using Orchestrator.ControlPlane.Store;
+using Orchestrator.V1;
+
+namespace Orchestrator.ControlPlane.Controllers;
+
+/// <summary>
+/// Reconciles one service (key: its name): reads the service and its replicas at one store
+/// revision, asks the <see cref="ServicePlanner"/> what to do, and applies each action with a
+/// compare-and-swap write guarded by the mod revisions it decided on. A lost race throws
+/// <see cref="ReconcileConflictException"/>: the queue retries the pass from fresh reads.
+/// Each create and delete is recorded as an event.
+/// </summary>
+public sealed partial class ServiceReconciler(
+    IStateStore store,
+    TimeProvider time,
+    ControllerOptions options,
+    EventRecorder events,
+    ILogger<ServiceReconciler> logger) : IReconciler<string>
+{
+    public const string OwnerKind = "service";
+    private const string Source = "service-controller";
+    private const int MaxIdAttempts = 5;
+    private readonly ServicePlanner _planner = new(options);
+
+    public string Name => "service";
+
+    public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellationToken)
+    {
+        var serviceKey = StoreKeys.Service(key);
+        var read = await store.GetAsync(serviceKey, 0, cancellationToken);
+        var revision = read.Revision;
+        var service = read.Kv is null ? null : ProtoJson.Decode<Service>(read.Kv.Value, serviceKey);
+        var serviceModRevision = read.Kv?.ModRevision ?? 0;
+        var replicas = await ReadReplicasAsync(store, revision, r => r.Spec?.Owner is { Kind: OwnerKind } owner && owner.Name == key, cancellationToken);
+
+        var now = time.GetUtcNow();
+        var plan = _planner.Plan(service, replicas.Select(r => r.Replica).ToList(), now);
+        var byId = replicas.ToDictionary(r => r.Replica.Meta.Name, StringComparer.Ordinal);
+        var desired = service?.Spec.Replicas ?? 0;
+
+        foreach (var action in plan.Actions)
+        {
+            switch (action)
+            {
+                case CreateReplica create:
+                    await CreateAsync(key, serviceKey, serviceModRevision, create, now, cancellationToken);
+                    break;
+                case StopReplica stop:
+                    await StopAsync(byId[stop.Id], stop, now, cancellationToken);
+                    break;
+                case RemoveReplica remove:
+                    await RemoveAsync(key, byId[remove.Id], remove, cancellationToken);
+                    break;
+            }
+        }
+
+        if (service is not null && plan.Status is { } status)
+        {
+            await WriteStatusAsync(key, serviceKey, serviceModRevision, status, cancellationToken);
+        }
+
+        LogReconciled(logger, key, desired, plan.Actions.Count);
+        return plan.RequeueAfter is { } delay ? ReconcileResult.After(delay) : ReconcileResult.Done;
+    }
+
+    private async Task CreateAsync(string service, string serviceKey, long serviceModRevision, CreateReplica create, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var at = Timestamp.FromDateTimeOffset(now);
+        for (var attempt = 0; attempt < MaxIdAttempts; attempt++)
+        {
+            var id = ReplicaIds.New(service);
+            var replica = new Replica
+            {
+                Meta = new ObjectMeta { Name = id, Uid = Guid.NewGuid().ToString(), Generation = 1, CreatedAt = at, UpdatedAt = at },
+                Spec = new ReplicaSpec
+                {
+                    Owner = new OwnerRef { Kind = OwnerKind, Name = service },
+                    Revision = create.Revision,
+                    Template = create.Template.Clone(),
+                    Desired = DesiredState.Run,
+                    Generation = 1,
+                },
+            };
+            var status = new ReplicaStatus { Phase = Phase.Pending, LastTransitionAt = at };
+            var result = await store.TxnAsync(
+                new Txn(
+                    [Compare.ModRevision(serviceKey, serviceModRevision), Compare.Absent(StoreKeys.Replica(id)), Compare.Absent(StoreKeys.ReplicaStatus(id))],
+                    [TxnOp.Put(StoreKeys.Replica(id), ProtoJson.Encode(replica)), TxnOp.Put(StoreKeys.ReplicaStatus(id), ProtoJson.Encode(status))],
+                    [TxnOp.Get(serviceKey)]),
+                cancellationToken);
+            if (result.Succeeded)
+            {
+                var message = $"Created replica {id} (revision {create.Revision}) {create.Why}";
+                LogCreated(logger, service, id, create.Revision);
+                await events.RecordAsync(OwnerKind, service, EventType.Normal, "ReplicaCreated", message, Source, cancellationToken);
+                return;
+            }
+
+            if (result.Results[0].Kv?.ModRevision != serviceModRevision)
+            {
+                throw new ReconcileConflictException($"service {service} changed");
+            }
+
+            // The id is taken: draw another.
+        }
+
+        throw new ReconcileConflictException($"no free replica id for {service} after {MaxIdAttempts} attempts");
+    }
+
+    private async Task StopAsync(StoredReplica stored, StopReplica stop, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var replica = stored.Replica.Clone();
+        replica.Status = null;
+        replica.Meta.ResourceVersion = 0;
+        replica.Spec.Desired = DesiredState.Stop;
+        replica.Meta.UpdatedAt = Timestamp.FromDateTimeOffset(now);
+        var key = StoreKeys.Replica(stop.Id);
+        var result = await store.TxnAsync(new Txn([Compare.ModRevision(key, stored.SpecModRevision)], [TxnOp.Put(key, ProtoJson.Encode(replica))], []), cancellationToken);
+        if (!result.Succeeded)
+        {
+            throw new ReconcileConflictException($"replica {stop.Id} changed");
+        }
+
+        var owner = replica.Spec.Owner.Name;
+        LogStopping(logger, owner, stop.Id, stop.Why);
+        await events.RecordAsync(OwnerKind, owner, EventType.Normal, "ReplicaStopping", $"Stopping replica {stop.Id} (revision {replica.Spec.Revision}): {stop.Why}", Source, cancellationToken);
+    }
+
+    private async Task RemoveAsync(string service, StoredReplica stored, RemoveReplica remove, CancellationToken cancellationToken)
+    {
+        var specKey = StoreKeys.Replica(remove.Id);
+        var statusKey = StoreKeys.ReplicaStatus(remove.Id);
+        var result = await store.TxnAsync(
+            new Txn(
+                [Compare.ModRevision(specKey, stored.SpecModRevision), Compare.ModRevision(statusKey, stored.StatusModRevision)],
+                [TxnOp.Delete(specKey), TxnOp.Delete(statusKey)],
+                []),
+            cancellationToken);
+        if (!result.Succeeded)
+        {
+            throw new ReconcileConflictException($"replica {remove.Id} changed");
+        }
+
+        LogRemoved(logger, service, remove.Id, remove.Why);
+        await events.RecordAsync(OwnerKind, service, EventType.Normal, "ReplicaDeleted", $"Deleted replica {remove.Id} (revision {stored.Replica.Spec.Revision}): {remove.Why}", Source, cancellationToken);
+    }
+
+    private async Task WriteStatusAsync(string service, string serviceKey, long serviceModRevision, ServiceStatus status, CancellationToken cancellationToken)
+    {
+        var statusKey = StoreKeys.ServiceStatus(service);
+        var current = await store.GetAsync(statusKey, 0, cancellationToken);
+        if (current.Kv is not null && ProtoJson.Decode<ServiceStatus>(current.Kv.Value, statusKey).Equals(status))
+        {
+            return;
+        }
+
+        // Guarded on the spec too: a status computed from a deleted or changed spec is not written.
+        var result = await store.TxnAsync(
+            new Txn(
+                [Compare.ModRevision(serviceKey, serviceModRevision), Compare.ModRevision(statusKey, current.Kv?.ModRevision ?? 0)],
+                [TxnOp.Put(statusKey, ProtoJson.Encode(status))],
+                []),
+            cancellationToken);
+        if (!result.Succeeded)
+        {
+            throw new ReconcileConflictException($"service {service} or its status changed");
+        }
+    }
+
+    /// <summary>A replica with its status merged, and the mod revisions of its two keys (0 for an absent status).</summary>
+    internal sealed record StoredReplica(Replica Replica, long SpecModRevision, long StatusModRevision);
+
+    /// <summary>Every replica that <paramref name="select"/> accepts, with its status, read at <paramref name="atRevision"/>.</summary>
+    internal static async Task<IReadOnlyList<StoredReplica>> ReadReplicasAsync(IStateStore store, long atRevision, Func<Replica, bool> select, CancellationToken cancellationToken)
+    {
+        var specs = await store.ListAsync(StoreKeys.ReplicasPrefix, atRevision, 0, cancellationToken);
+        var statuses = await store.ListAsync(StoreKeys.ReplicaStatusPrefix, specs.Revision, 0, cancellationToken);
+        var statusById = new Dictionary<string, KeyValue>(StringComparer.Ordinal);
+        foreach (var kv in statuses.Items)
+        {
+            statusById[StoreKeys.NameOf(kv.Key, StoreKeys.ReplicaStatusPrefix)] = kv;
+        }
+
+        var result = new List<StoredReplica>();
+        foreach (var kv in specs.Items)
+        {
+            var id = StoreKeys.NameOf(kv.Key, StoreKeys.ReplicasPrefix);
+            if (id.Contains('/', StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            Replica replica;
+            try
+            {
+                replica = ProtoJson.Decode<Replica>(kv.Value, kv.Key);
+            }
+            catch (InvalidStoredObjectException)
+            {
+                // Not a replica any controller wrote; `orc get` reports the bad key, a controller leaves it alone.
+                continue;
+            }
+
+            replica.Meta ??= new ObjectMeta();
+            replica.Meta.Name = id;
+            replica.Spec ??= new ReplicaSpec();
+            var status = statusById.GetValueOrDefault(id);
+            replica.Status = status is null ? null : DecodeStatus(status);
+            if (select(replica))
+            {
+                result.Add(new StoredReplica(replica, kv.ModRevision, status?.ModRevision ?? 0));
+            }
+        }
+
+        return result;
+    }
+
+    private static ReplicaStatus? DecodeStatus(KeyValue kv)
+    {
+        try
+        {
+            return ProtoJson.Decode<ReplicaStatus>(kv.Value, kv.Key);
+        }
+        catch (InvalidStoredObjectException)
+        {
+            // An unreadable status reads as no report yet: the replica is still reconciled.
+            return null;
+        }
+    }
+
+    [LoggerMessage(EventId = 1320, Level = LogLevel.Debug, Message = "Service {Service}: {Replicas} replicas desired, {Actions} actions")]
+    private static partial void LogReconciled(ILogger logger, string service, int replicas, int actions);
+
+    [LoggerMessage(EventId = 1321, Level = LogLevel.Information, Message = "Service {Service}: created replica {Replica} (revision {Revision})")]
+    private static partial void LogCreated(ILogger logger, string service, string replica, long revision);
+
+    [LoggerMessage(EventId = 1322, Level = LogLevel.Information, Message = "Service {Service}: stopping replica {Replica}: {Why}")]
+    private static partial void LogStopping(ILogger logger, string service, string replica, string why);
+
+    [LoggerMessage(EventId = 1323, Level = LogLevel.Information, Message = "Service {Service}: deleted replica {Replica}: {Why}")]
+    private static partial void LogRemoved(ILogger logger, string service, string replica, string why);
+}
