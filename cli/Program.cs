@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using Orchestrator.Cli;
 
 using var interrupted = new CancellationTokenSource();
@@ -7,5 +8,12 @@ Console.CancelKeyPress += (_, e) =>
     e.Cancel = !interrupted.IsCancellationRequested;
     interrupted.Cancel();
 };
+
+// SIGTERM (systemd, docker stop, kill) ends `orc dev` as cleanly as Ctrl-C does.
+using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+{
+    context.Cancel = true;
+    interrupted.Cancel();
+});
 
 return await OrcApp.RunAsync(args, new SystemConsoleIO(), Environment.GetEnvironmentVariable, interrupted.Token);

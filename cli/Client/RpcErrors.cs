@@ -27,7 +27,7 @@ public static class RpcErrors
             return rpc.StatusCode switch
             {
                 StatusCode.DeadlineExceeded =>
-                    $"the control plane at {ServerAddress.Display(server)} did not answer within {Output.Humanize.Duration(timeout)}; try again, or allow longer with --timeout",
+                    $"the control plane at {ServerAddress.Display(server)} did not answer within {ControlPlane.Specs.DurationText.Format(timeout)}; try again, or allow longer with --timeout",
                 StatusCode.Unimplemented =>
                     $"the control plane at {ServerAddress.Display(server)} does not support this request (is it an older version?): {rpc.Status.Detail}",
                 _ when string.IsNullOrWhiteSpace(rpc.Status.Detail) => $"the control plane answered {rpc.StatusCode}",

@@ -60,7 +60,13 @@ public static class DevCommand
         try
         {
             // The dev console shows our summary and warnings, not every request.
-            app = await ControlPlaneApp.BuildAsync(options, configure: b => b.Logging.SetMinimumLevel(LogLevel.Warning), cancellationToken: ct);
+            app = await ControlPlaneApp.BuildAsync(
+                options,
+                configure: b => b.Logging
+                    .SetMinimumLevel(LogLevel.Warning)
+                    // A failed start (port in use) is reported below in one line, not as a logged stack trace.
+                    .AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None),
+                cancellationToken: ct);
         }
         catch (FormatException e)
         {
@@ -80,7 +86,7 @@ public static class DevCommand
             catch (IOException e)
             {
                 throw new CommandException(
-                    $"cannot listen on {listen} or {httpListen}: {e.Message}. Is another control plane (orc dev) running? Stop it, or pick free ports with --listen and --http-listen.");
+                    $"cannot listen on {listen} or {httpListen}: {e.Message.TrimEnd('.')}. Is another control plane (orc dev) running? Stop it, or pick free ports with --listen and --http-listen.");
             }
 
             var endpoints = app.Endpoints();

@@ -77,7 +77,11 @@ public static class GetCommand
             return ExitCodes.Success;
         }
 
-        await WriteAsync(context.IO, target.Kind, list.Items, format, single: false, now);
+        // Events read best oldest first, like a log, whatever order their ids give.
+        var items = target.Kind == ObjectKinds.Event
+            ? list.Items.OrderBy(i => i.Event?.Time?.ToDateTimeOffset() ?? DateTimeOffset.MinValue).ToList()
+            : (IReadOnlyList<V1.Object>)list.Items;
+        await WriteAsync(context.IO, target.Kind, items, format, single: false, now);
         return ExitCodes.Success;
     }
 
@@ -124,11 +128,13 @@ public static class GetCommand
             ClusterConnection.Streaming(ct));
         var initial = new List<V1.Object>();
         var synced = false;
+        var received = false;
         try
         {
             while (await call.ResponseStream.MoveNext(ct))
             {
                 var e = call.ResponseStream.Current;
+                received = true;
                 if (format == "json")
                 {
                     if (e.Type != WatchEventType.Synced)
@@ -171,6 +177,12 @@ public static class GetCommand
         {
             // Ctrl-C is how a watch ends.
             return ExitCodes.Success;
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Unavailable && received)
+        {
+            // The watch was running and the control plane went away (stopped, restarted, network).
+            throw new CommandException(
+                $"lost the watch on the control plane at {ServerAddress.Display(connection.Server)} ({RpcErrors.Cause(e)}); run the command again to resume");
         }
 
         if (ct.IsCancellationRequested)

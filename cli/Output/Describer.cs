@@ -37,7 +37,9 @@ public static class Describer
         Meta(w, s.Meta, now);
         w.Field("Revision", Num(s.Revision))
             .Field("Replicas", $"{spec.Replicas} desired, {status.Replicas} current, {status.ReadyReplicas} ready, {status.UpdatedReplicas} updated")
-            .Field("Rollout", Reasoned(Humanize.Rollout(status.Rollout), status.Reason, status.Message))
+            .Field("Rollout", status.Rollout == RolloutState.Unspecified && status.ObservedGeneration == 0
+                ? "not reported yet (no controller has acted on this service)"
+                : Reasoned(Humanize.Rollout(status.Rollout), status.Reason, status.Message))
             .Field("Observed", status.ObservedGeneration == (s.Meta?.Generation ?? 0)
                 ? $"generation {status.ObservedGeneration} (up to date)"
                 : $"generation {status.ObservedGeneration} (spec is at {s.Meta?.Generation ?? 0}; the controller has not caught up yet)");
@@ -210,8 +212,8 @@ public static class Describer
         {
             s.Field("Driver", Humanize.Driver(t.Driver))
                 .Optional("Image", t.Image)
-                .Optional("Command", t.Command.Count == 0 ? null : string.Join(' ', t.Command))
-                .Optional("Args", t.Args.Count == 0 ? null : string.Join(' ', t.Args))
+                .Optional("Command", t.Command.Count == 0 ? null : Humanize.Words(t.Command))
+                .Optional("Args", t.Args.Count == 0 ? null : Humanize.Words(t.Args))
                 .Field("Env", Pairs(t.Env))
                 .Field("Resources", Resources(t.Resources))
                 .Field("Ports", t.Ports.Count == 0 ? Humanize.None : string.Join("\n", t.Ports.Select(Port)))

@@ -113,9 +113,12 @@ public static class Humanize
             return template.Image;
         }
 
-        var words = template.Command.Concat(template.Args).Select(Quote).ToList();
-        return words.Count == 0 ? None : string.Join(' ', words);
+        var words = template.Command.Concat(template.Args).ToList();
+        return words.Count == 0 ? None : Words(words);
     }
+
+    /// <summary>A command line as a shell would need it: words with spaces or quotes are quoted.</summary>
+    public static string Words(IEnumerable<string> words) => string.Join(' ', words.Select(Quote));
 
     /// <summary>Ports as <c>8080->80/http</c> when published, else <c>80/http</c>.</summary>
     public static string Ports(IEnumerable<PortSpec> ports)

@@ -1,3 +1,4 @@
+using Orchestrator.ControlPlane.Specs;
 using Orchestrator.V1;
 
 namespace Orchestrator.Cli.Output;
@@ -26,7 +27,9 @@ public static class SpecYaml
         return YamlOutput.FormatList(items.Select(JsonOutput.Inner));
     }
 
-    private static string ServiceYaml(ServiceSpec spec) => "kind: Service\n" + YamlOutput.Format(spec);
+    private static string ServiceYaml(ServiceSpec spec) => EndWithNewline(SpecWriter.ToYaml(spec));
 
-    private static string JobYaml(JobSpec spec) => "kind: Job\n" + YamlOutput.Format(spec);
+    private static string JobYaml(JobSpec spec) => EndWithNewline(SpecWriter.ToYaml(spec));
+
+    private static string EndWithNewline(string text) => text.EndsWith('\n') ? text : text + "\n";
 }

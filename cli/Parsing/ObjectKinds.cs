@@ -6,9 +6,10 @@ namespace Orchestrator.Cli.Parsing;
 /// <param name="Singular">Canonical name, used in output (<c>service/web</c>).</param>
 /// <param name="Plural">Plural, used in messages (<c>No services found.</c>).</param>
 /// <param name="Short">Short alias (<c>svc</c>), or null.</param>
-public sealed record KindInfo(ObjectKind Kind, string Singular, string Plural, string? Short)
+/// <param name="Aliases">Other accepted spellings (<c>endpoint</c> for <c>endpoints</c>).</param>
+public sealed record KindInfo(ObjectKind Kind, string Singular, string Plural, string? Short, params string[] Aliases)
 {
-    public IEnumerable<string> Names => Short is null ? [Singular, Plural] : [Singular, Plural, Short];
+    public IEnumerable<string> Names => new[] { Singular, Plural, Short }.OfType<string>().Concat(Aliases).Distinct();
 }
 
 /// <summary>
@@ -22,7 +23,7 @@ public static class ObjectKinds
     public static readonly KindInfo Node = new(ObjectKind.Node, "node", "nodes", "no");
     public static readonly KindInfo Replica = new(ObjectKind.Replica, "replica", "replicas", "rep");
     public static readonly KindInfo Event = new(ObjectKind.Event, "event", "events", "ev");
-    public static readonly KindInfo Endpoints = new(ObjectKind.Endpoints, "endpoints", "endpoints", "ep");
+    public static readonly KindInfo Endpoints = new(ObjectKind.Endpoints, "endpoints", "endpoints", "ep", "endpoint");
 
     public static IReadOnlyList<KindInfo> All { get; } = [Service, Job, Node, Replica, Event, Endpoints];
 

@@ -174,4 +174,22 @@ public sealed class CommandLineTests
         Assert.Contains("apply", result.Stdout, StringComparison.Ordinal);
         Assert.Contains("describe", result.Stdout, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task Rollout_without_a_subcommand_is_a_usage_error()
+    {
+        var result = await Orc.RunAsync(["rollout"]);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("Run 'orc rollout --help' for usage.", result.StderrLines[^1]);
+    }
+
+    [Fact]
+    public async Task Reading_stdin_twice_is_a_usage_error()
+    {
+        var result = await Orc.RunAsync(["apply", "-f", "-", "-f", "-", "--server", Nobody()], stdin: "kind: Job");
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal("error: -f - is given twice; stdin can be read only once", result.StderrLines[0]);
+    }
 }

@@ -1,4 +1,7 @@
+using Orchestrator.ControlPlane.Objects;
+using Orchestrator.ControlPlane.Store;
 using Orchestrator.TestSupport;
+using Orchestrator.V1;
 
 namespace Orchestrator.Cli.Tests;
 
@@ -41,6 +44,8 @@ public sealed class EndToEndTests : IAsyncLifetime
     private Task<Orc.Result> Run(params string[] args) => Orc.RunAsync([.. args, "--server", Server]);
 
     private Task<Orc.Result> RunWithStdin(string stdin, params string[] args) => Orc.RunAsync([.. args, "--server", Server], stdin: stdin);
+
+    private static string[] Words(string line) => line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
 
     private string Write(string name, string content)
     {
@@ -205,5 +210,87 @@ public sealed class EndToEndTests : IAsyncLifetime
         Assert.StartsWith("web", lines[2], StringComparison.Ordinal);
         Assert.Contains("0/4", lines[2], StringComparison.Ordinal);
         Assert.Equal("", console.Stderr);
+    }
+
+    [Fact]
+    public async Task Get_as_yaml_fed_back_to_apply_is_unchanged()
+    {
+        await RunWithStdin(Web, "apply", "-f", "-");
+
+        var yaml = await Run("get", "service", "web", "-o", "yaml");
+        var reapplied = await RunWithStdin(yaml.Stdout, "apply", "-f", "-");
+
+        Assert.Equal(0, yaml.ExitCode);
+        Assert.StartsWith("kind: Service\nname: web\n", yaml.Stdout, StringComparison.Ordinal);
+        Assert.Equal(0, reapplied.ExitCode);
+        Assert.Equal(["service/web unchanged"], reapplied.StdoutLines);
+    }
+
+    [Fact]
+    public async Task A_list_as_yaml_is_a_multi_document_spec_that_applies_unchanged()
+    {
+        await RunWithStdin(Web + "\n---\n" + Web.Replace("name: web", "name: api", StringComparison.Ordinal).Replace("published: 8080", "published: 8081", StringComparison.Ordinal), "apply", "-f", "-");
+
+        var yaml = await Run("get", "services", "-o", "yaml");
+        var reapplied = await RunWithStdin(yaml.Stdout, "apply", "-f", "-");
+
+        Assert.Equal(0, reapplied.ExitCode);
+        Assert.Equal(["service/api unchanged", "service/web unchanged"], reapplied.StdoutLines);
+    }
+
+    [Fact]
+    public async Task A_job_as_yaml_applies_unchanged()
+    {
+        await RunWithStdin(Report, "apply", "-f", "-");
+
+        var yaml = await Run("get", "job/report", "-o", "yaml");
+        var reapplied = await RunWithStdin(yaml.Stdout, "apply", "-f", "-");
+
+        Assert.Equal(["job/report unchanged"], reapplied.StdoutLines);
+    }
+
+    [Fact]
+    public async Task Replicas_nodes_and_events_written_by_controllers_show_in_get_and_describe()
+    {
+        await RunWithStdin(Web, "apply", "-f", "-");
+        var store = new MessageStore(_cp.Store);
+        var ct = TestContext.Current.CancellationToken;
+        // What the scheduler and an agent would write: the replica's spec and status under separate keys, a node, an event.
+        var running = Samples.Running("web-7f3k2", "node-1", 20001);
+        var status = running.Status;
+        running.Status = null;
+        Assert.NotNull(await store.PutAsync(StoreKeys.Replica("web-7f3k2"), running, 0, cancellationToken: ct));
+        Assert.NotNull(await store.PutAsync(StoreKeys.ReplicaStatus("web-7f3k2"), status, 0, cancellationToken: ct));
+        var node = Samples.Node("node-1", "127.0.0.2", NodeState.Ready, cordoned: false, TimeSpan.FromSeconds(2));
+        var nodeStatus = node.Status;
+        node.Status = null;
+        Assert.NotNull(await store.PutAsync(StoreKeys.Node("node-1"), node, 0, cancellationToken: ct));
+        Assert.NotNull(await store.PutAsync(StoreKeys.NodeStatus("node-1"), nodeStatus, 0, cancellationToken: ct));
+        Assert.NotNull(await store.PutAsync(StoreKeys.Event("e1"), Samples.Scheduled(), 0, cancellationToken: ct));
+
+        var replicas = await Run("get", "replicas", "--owner", "service/web");
+        var nodes = await Run("get", "nodes");
+        var replica = await Run("describe", "replica", "web-7f3k2");
+        var service = await Run("describe", "service/web");
+
+        Assert.Equal(0, replicas.ExitCode);
+        Assert.Equal(["web-7f3k2", "service/web", "node-1", "Ready", "1", "127.0.0.2:20001"], Words(replicas.StdoutLines[1]).Take(6));
+        Assert.Equal(["node-1", "Ready", "127.0.0.2", "750m/2", "384Mi/4Gi", "3"], Words(nodes.StdoutLines[1]).Take(6));
+        Assert.Contains("  Chosen:         node-1: score 87 (least-allocated 80, spread 7)", replica.StdoutLines);
+        Assert.Contains(service.StdoutLines, l => l.StartsWith("  web-7f3k2   node-1   Ready", StringComparison.Ordinal));
+        Assert.Contains(service.StdoutLines, l => l.Contains("Scheduled web-7f3k2 on node-1", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Describe_job_shows_completions_parallelism_and_the_quoted_command()
+    {
+        await RunWithStdin(Report, "apply", "-f", "-");
+
+        var result = await Run("describe", "job/report");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("Completions:      0/5 succeeded, 0 active, 0 failed", result.StdoutLines);
+        Assert.Contains("Parallelism:      2", result.StdoutLines);
+        Assert.Contains("  Command:        sh -c \"echo done\"", result.StdoutLines);
     }
 }

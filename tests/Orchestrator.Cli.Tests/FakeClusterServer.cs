@@ -43,17 +43,25 @@ public sealed class FakeCluster : Cluster.ClusterBase
         return Task.FromResult(OnApply(request));
     }
 
+    /// <summary>When set, List never answers (until the caller gives up), as an overloaded server would.</summary>
+    public bool HangOnList { get; set; }
+
     public override Task<GetResponse> Get(GetRequest request, ServerCallContext context) =>
         Objects.TryGetValue((request.Kind, request.Name), out var item)
             ? Task.FromResult(new GetResponse { Object = item, Revision = 7 })
             : throw new RpcException(new Status(StatusCode.NotFound, $"{request.Kind.ToString().ToLowerInvariant()} \"{request.Name}\" not found"));
 
-    public override Task<ListResponse> List(ListRequest request, ServerCallContext context)
+    public override async Task<ListResponse> List(ListRequest request, ServerCallContext context)
     {
         ListRequests.Enqueue(request);
+        if (HangOnList)
+        {
+            await Task.Delay(Timeout.InfiniteTimeSpan, TimeProvider.System, context.CancellationToken);
+        }
+
         var response = new ListResponse { Revision = 7 };
         response.Items.AddRange(Objects.Where(o => o.Key.Kind == request.Kind).OrderBy(o => o.Key.Name, StringComparer.Ordinal).Select(o => o.Value));
-        return Task.FromResult(response);
+        return response;
     }
 
     public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) =>

@@ -19,6 +19,7 @@ public sealed class ParsingTests
     [InlineData("events", "event")]
     [InlineData("ep", "endpoints")]
     [InlineData("endpoints", "endpoints")]
+    [InlineData("endpoint", "endpoints")]
     public void Kinds_are_accepted_singular_plural_and_short(string text, string singular)
     {
         Assert.Equal(singular, ObjectKinds.Parse(text).Singular);

@@ -241,6 +241,58 @@ public sealed class WireTests : IAsyncLifetime
         Assert.StartsWith("{\"type\":\"DELETED\",\"kind\":\"service\",\"revision\":6,", result.StdoutLines[1], StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task A_server_that_does_not_answer_in_time_gives_one_line_naming_the_timeout()
+    {
+        _server.Cluster.HangOnList = true;
+
+        var result = await Run("get", "services", "--timeout", "300ms");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Equal([$"error: the control plane at {_server.Address} did not answer within 300ms; try again, or allow longer with --timeout"], result.StderrLines);
+    }
+
+    [Fact]
+    public async Task Watch_as_a_table_prints_the_current_rows_then_one_row_per_change()
+    {
+        using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        await _server.Cluster.WatchEvents.Writer.WriteAsync(new WatchEvent { Type = WatchEventType.Added, Revision = 5, Object = Wrap(Api()) }, TestContext.Current.CancellationToken);
+        await _server.Cluster.WatchEvents.Writer.WriteAsync(new WatchEvent { Type = WatchEventType.Synced, Revision = 5 }, TestContext.Current.CancellationToken);
+        var scaled = Api();
+        scaled.Spec.Replicas = 4;
+        await _server.Cluster.WatchEvents.Writer.WriteAsync(new WatchEvent { Type = WatchEventType.Modified, Revision = 6, Object = Wrap(scaled) }, TestContext.Current.CancellationToken);
+        using var console = new TestConsole();
+
+        var run = Orc.RunAsync(["get", "svc", "-w", "--server", _server.Address], console, interrupt.Token, time: new FixedTime(Now));
+        await Orc.EventuallyAsync(() => Orc.Lines(console.Stdout).Length >= 3, "three table lines");
+        await interrupt.CancelAsync();
+        var exitCode = await run.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, exitCode);
+        Assert.Equal(
+        [
+            "NAME   REPLICAS   REVISION   DRIVER    IMAGE/COMMAND                    PORTS      AGE",
+            "api    1/1        1          process   python3 -m http.server ${PORT}   8000/tcp   3d4h",
+            "api    1/4        1          process   python3 -m http.server ${PORT}   8000/tcp   3d4h",
+        ], Orc.Lines(console.Stdout));
+    }
+
+    [Fact]
+    public async Task A_watch_whose_server_goes_away_says_it_was_lost_and_exits_1()
+    {
+        await _server.Cluster.WatchEvents.Writer.WriteAsync(new WatchEvent { Type = WatchEventType.Added, Revision = 5, Object = Wrap(Api()) }, TestContext.Current.CancellationToken);
+        using var console = new TestConsole();
+
+        var run = Orc.RunAsync(["get", "services", "-w", "-o", "json", "--server", _server.Address], console, TestContext.Current.CancellationToken);
+        await Orc.EventuallyAsync(() => Orc.Lines(console.Stdout).Length == 1, "the first watch line");
+        await _server.DisposeAsync();
+        var exitCode = await run.WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
+
+        Assert.Equal(1, exitCode);
+        Assert.Single(Orc.Lines(console.Stderr));
+        Assert.StartsWith($"error: lost the watch on the control plane at {_server.Address}", console.Stderr, StringComparison.Ordinal);
+    }
+
     private static RpcException Invalid(string source, params string[] problems)
     {
         var errors = new ValidationErrors();
