@@ -56,40 +56,46 @@ public sealed class RuntimeSelection : IAsyncDisposable
     };
 
     /// <summary>
-    /// Creates the runtimes for <paramref name="options"/>. Throws <see cref="InvalidOperationException"/>
-    /// with a message saying what to do when <c>--runtime docker</c> finds no daemon or the process
-    /// runtime cannot run here.
+    /// Creates the runtimes for <paramref name="options"/>, given what <see cref="DockerVersionAsync"/>
+    /// answered (null: no daemon). Throws <see cref="InvalidOperationException"/> with a message saying
+    /// what to do when <c>--runtime docker</c> has no daemon or the process runtime cannot run here.
     /// </summary>
-    public static async Task<RuntimeSelection> CreateAsync(
-        NodeAgentOptions options,
-        TimeProvider time,
-        ILoggerFactory loggerFactory,
-        string? knownDockerVersion = null,
-        CancellationToken cancellationToken = default)
+    public static RuntimeSelection Create(NodeAgentOptions options, string? dockerVersion, TimeProvider time, ILoggerFactory loggerFactory)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
         var endpoint = DockerRuntimeOptions.DefaultEndpoint();
-        string? dockerVersion = null;
-        if (options.Runtime != RuntimeMode.Process)
+        if (options.Runtime == RuntimeMode.Process)
         {
-            dockerVersion = knownDockerVersion ?? await DockerVersionAsync(endpoint, cancellationToken);
-            if (dockerVersion is null && options.Runtime == RuntimeMode.Docker)
-            {
-                throw new InvalidOperationException(
-                    $"--runtime docker: no Docker daemon answered at {endpoint}; start dockerd, set DOCKER_HOST, or use --runtime process");
-            }
+            dockerVersion = null;
+        }
+        else if (dockerVersion is null && options.Runtime == RuntimeMode.Docker)
+        {
+            throw new InvalidOperationException(
+                $"--runtime docker: no Docker daemon answered at {endpoint}; start dockerd, set DOCKER_HOST, or use --runtime process");
         }
 
         var runtimes = new List<IContainerRuntime>();
-        if (dockerVersion is not null)
+        try
         {
-            runtimes.Add(new DockerRuntime(new DockerRuntimeOptions { NodeName = options.NodeName, Endpoint = endpoint }, time, loggerFactory.CreateLogger<DockerRuntime>()));
-        }
+            if (dockerVersion is not null)
+            {
+                runtimes.Add(new DockerRuntime(new DockerRuntimeOptions { NodeName = options.NodeName, Endpoint = endpoint }, time, loggerFactory.CreateLogger<DockerRuntime>()));
+            }
 
-        if (options.Runtime != RuntimeMode.Docker)
+            if (options.Runtime != RuntimeMode.Docker)
+            {
+                runtimes.Add(new ProcessRuntime(new ProcessRuntimeOptions { StateDirectory = options.StateDirectory }, time, loggerFactory.CreateLogger<ProcessRuntime>()));
+            }
+        }
+        catch
         {
-            runtimes.Add(new ProcessRuntime(new ProcessRuntimeOptions { StateDirectory = options.StateDirectory }, time, loggerFactory.CreateLogger<ProcessRuntime>()));
+            foreach (var runtime in runtimes.OfType<IDisposable>())
+            {
+                runtime.Dispose();
+            }
+
+            throw;
         }
 
         return new RuntimeSelection(runtimes, Describe(options.Runtime, endpoint, dockerVersion));
