@@ -1,0 +1,46 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orchestrator.NodeAgent.Agent;
+using Orchestrator.NodeAgent.Runtime;
+
+namespace Orchestrator.NodeAgent.Hosting;
+
+/// <summary>Registers a node agent: its runtimes, its supervisor and the node stream client.</summary>
+public static class NodeAgentServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the agent for <paramref name="options"/>. The supervisor starts before the stream
+    /// client and stops after it (hosted services stop in reverse order), so the last report of a
+    /// stopping agent still finds a supervisor, and replicas are stopped only when
+    /// <see cref="NodeAgentOptions.StopAllOnShutdown"/> says so.
+    /// </summary>
+    /// The caller registers the <see cref="INodeSupervisor"/> (the replica supervisor) before this call.
+    /// <param name="dockerVersion">What the Docker daemon answered (<see cref="RuntimeSelection.DockerVersionAsync"/>), or null when none did.</param>
+    public static IServiceCollection AddNodeAgent(this IServiceCollection services, NodeAgentOptions options, string? dockerVersion)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(options);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(options);
+        services.AddSingleton(sp => RuntimeSelection.Create(options, dockerVersion, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<IEnumerable<IContainerRuntime>>(sp => sp.GetRequiredService<RuntimeSelection>().Runtimes);
+        services.AddSingleton<NodeApiChannels>();
+        services.AddSingleton(sp =>
+        {
+            var runtimes = sp.GetRequiredService<RuntimeSelection>();
+            var info = NodeInfoFactory.Create(options, runtimes.Drivers, runtimes.Process?.MemoryEnforcementName ?? "");
+            return new Agent.NodeAgent(
+                options,
+                sp.GetRequiredService<INodeSupervisor>(),
+                runtimes.Runtimes,
+                info,
+                sp.GetRequiredService<NodeApiChannels>().Connect,
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<Agent.NodeAgent>>());
+        });
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<Agent.NodeAgent>());
+        return services;
+    }
+}
