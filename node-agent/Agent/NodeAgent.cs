@@ -366,7 +366,7 @@ public sealed partial class NodeAgent : BackgroundService
     }
 
     /// <summary>The replica's output from the runtime that runs it: its assigned driver first, then any runtime that knows it.</summary>
-    private async IAsyncEnumerable<LogLine> ReadLogsAsync(string replicaId, int? tail, bool follow, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    private async IAsyncEnumerable<Runtime.LogLine> ReadLogsAsync(string replicaId, int? tail, bool follow, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
     {
         string? driver = null;
         lock (_gate)

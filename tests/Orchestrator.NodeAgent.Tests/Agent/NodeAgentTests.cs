@@ -175,7 +175,7 @@ public sealed class NodeAgentTests
     {
         var docker = new FakeLogRuntime("docker");
         var process = new FakeLogRuntime("process");
-        process.Logs["web-1"] = [new LogLine(LogStream.Stdout, "one"), new LogLine(LogStream.Stderr, "two"), new LogLine(LogStream.Stdout, "three")];
+        process.Logs["web-1"] = [new global::Orchestrator.NodeAgent.Runtime.LogLine(LogStream.Stdout, "one"), new global::Orchestrator.NodeAgent.Runtime.LogLine(LogStream.Stderr, "two"), new global::Orchestrator.NodeAgent.Runtime.LogLine(LogStream.Stdout, "three")];
         await using var harness = new AgentHarness(runtimes: [docker, process]);
         await harness.Agent.StartAsync(TestContext.Current.CancellationToken);
         var (stream, _) = await harness.AcceptAsync();
