@@ -111,6 +111,13 @@ public sealed class NodeAgentTests
 
         var (onC, _) = await harness.AcceptAsync();
         Assert.Equal(c, onC.Server);
+
+        // The plane has the registration before the agent has handled the answer; wait for that (bounded).
+        for (var i = 0; i < 500 && harness.Agent.ConnectedTo != c; i++)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(10), TimeProvider.System, TestContext.Current.CancellationToken);
+        }
+
         Assert.Equal(c, harness.Agent.ConnectedTo);
 
         // A clean end of a registered session: the agent comes back to the same server first.
