@@ -404,7 +404,10 @@ public abstract class StateStoreConformanceTests : IAsyncLifetime
     public async Task Closing_the_store_ends_its_watches()
     {
         var ct = Guard();
-        var watch = Store.WatchAsync(Prefix, 0, ct).GetAsyncEnumerator(ct);
+
+        // From an explicit revision: a watch "from now" may be registered after the put below.
+        var from = await Store.GetRevisionAsync(ct) + 1;
+        var watch = Store.WatchAsync(Prefix, from, ct).GetAsyncEnumerator(ct);
         var pending = watch.MoveNextAsync().AsTask();
         await PutAsync(K("seen"), "1");
         Assert.True(await pending.WaitAsync(ct));
