@@ -1,6 +1,8 @@
+using SpecSuggest = Orchestrator.ControlPlane.Specs.Suggest;
+
 namespace Orchestrator.Cli.Parsing;
 
-/// <summary>"Did you mean" suggestions by edit distance.</summary>
+/// <summary>"Did you mean" suggestions for command words and kinds, by the spec parser's edit distance.</summary>
 public static class Suggest
 {
     /// <summary>
@@ -15,7 +17,7 @@ public static class Suggest
         var bestDistance = int.MaxValue;
         foreach (var candidate in candidates)
         {
-            var distance = Distance(lower, candidate);
+            var distance = SpecSuggest.Distance(lower, candidate);
             if (distance < bestDistance)
             {
                 best = candidate;
@@ -24,35 +26,5 @@ public static class Suggest
         }
 
         return bestDistance <= limit ? best : null;
-    }
-
-    /// <summary>Optimal string alignment distance: insertions, deletions, substitutions and swaps of neighbours cost one.</summary>
-    public static int Distance(string a, string b)
-    {
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (var i = 0; i <= a.Length; i++)
-        {
-            d[i, 0] = i;
-        }
-
-        for (var j = 0; j <= b.Length; j++)
-        {
-            d[0, j] = j;
-        }
-
-        for (var i = 1; i <= a.Length; i++)
-        {
-            for (var j = 1; j <= b.Length; j++)
-            {
-                var cost = a[i - 1] == b[j - 1] ? 0 : 1;
-                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
-                if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
-                {
-                    d[i, j] = Math.Min(d[i, j], d[i - 2, j - 2] + 1);
-                }
-            }
-        }
-
-        return d[a.Length, b.Length];
     }
 }

@@ -1,7 +1,7 @@
 namespace Orchestrator.ControlPlane.Specs;
 
-/// <summary>"Did you mean" lookups by edit distance, for field names and enum values.</summary>
-internal static class Suggest
+/// <summary>"Did you mean" lookups by edit distance, for field names and enum values (the CLI uses <see cref="Distance"/> too).</summary>
+public static class Suggest
 {
     /// <summary>
     /// The candidate closest to <paramref name="input"/>, or null when none is close enough to be a likely typo.
