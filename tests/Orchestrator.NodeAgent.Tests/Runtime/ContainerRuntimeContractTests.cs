@@ -386,7 +386,7 @@ public abstract class ContainerRuntimeContractTests : IAsyncDisposable
         Assert.Fail($"{replicaId} ended without writing \"{text}\"");
     }
 
-    private static async Task<List<LogLine>> ReadAllAsync(IAsyncEnumerable<LogLine> lines)
+    protected static async Task<List<LogLine>> ReadAllAsync(IAsyncEnumerable<LogLine> lines)
     {
         var result = new List<LogLine>();
         await foreach (var line in lines)

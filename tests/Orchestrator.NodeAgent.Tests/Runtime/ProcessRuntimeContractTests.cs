@@ -189,6 +189,29 @@ public sealed class ProcessRuntimeContractTests : ContainerRuntimeContractTests
         Assert.Contains("\"no-such-program-here\"", error.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task HOME_comes_from_the_agent_and_expands_in_the_command()
+    {
+        // examples/demo-process.yaml runs "dotnet ${HOME}/.orc/demo-app/orc-demo.dll" and relies on this.
+        var home = System.Environment.GetEnvironmentVariable("HOME");
+        if (string.IsNullOrEmpty(home))
+        {
+            Assert.Skip("HOME is not set for the tests, so there is nothing for a replica to inherit");
+        }
+
+        var runtime = await NewRuntimeAsync();
+        var launch = Launch("true") with { Command = [Busybox, "sh", "-c", "echo \"$1 $HOME\"", "orc-sh", "${HOME}/.orc/demo-app"] };
+        using var cts = Bound();
+        var events = runtime.WatchAsync(cts.Token);
+        await runtime.StartAsync(launch, cts.Token);
+        await NextExitAsync(events, launch.ReplicaId, cts.Token);
+        var logs = Assert.IsAssignableFrom<IReplicaLogs>(runtime);
+
+        var lines = await ReadAllAsync(logs.ReadLogsAsync(launch.ReplicaId, null, follow: false, cts.Token));
+
+        Assert.Equal([$"{home}/.orc/demo-app {home}"], lines.Where(l => l.Stream == LogStream.Stdout).Select(l => l.Text));
+    }
+
     protected override ValueTask DisposeFixtureAsync()
     {
         _state.Dispose();
