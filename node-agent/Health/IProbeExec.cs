@@ -66,8 +66,12 @@ public sealed class HostProcessProbeExec : IProbeExec
         }
 
         process.StandardInput.Close();
-        var drainOut = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
-        var drainErr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+
+        // Output is read only so a chatty command cannot fill the pipe and stall. Its end is not
+        // awaited: a child the command leaves in the background (sh -c "server & exit 0") inherits
+        // the pipes and may hold them open long after the command exited, which is all a probe asks.
+        _ = DiscardAsync(process.StandardOutput);
+        _ = DiscardAsync(process.StandardError);
         try
         {
             await process.WaitForExitAsync(cancellationToken);
@@ -86,8 +90,19 @@ public sealed class HostProcessProbeExec : IProbeExec
             throw;
         }
 
-        await Task.WhenAll(drainOut, drainErr);
         return process.ExitCode;
+    }
+
+    private static async Task DiscardAsync(StreamReader output)
+    {
+        try
+        {
+            await output.BaseStream.CopyToAsync(Stream.Null);
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+        {
+            // The pipe went away with the process; there was nothing to keep.
+        }
     }
 }
 

@@ -25,6 +25,7 @@ public sealed class ProbeRunner : IAsyncDisposable
     private int _failures;
     private long _completed;
     private bool _healthy;
+    private bool _disposed;
     private ProbeResult? _last;
 
     public ProbeRunner(ProbeKind kind, IProbeCheck check, ProbeSettings settings, TimeProvider time, Action<ProbeTransition> onTransition)
@@ -86,21 +87,29 @@ public sealed class ProbeRunner : IAsyncDisposable
     {
         lock (_gate)
         {
+            ObjectDisposedException.ThrowIf(_disposed, this);
             if (_loop == Task.CompletedTask)
             {
-                _loop = Task.Run(() => RunAsync(_stop.Token));
+                // The schedule counts from this call, not from whenever the loop's first turn
+                // happens to read the clock.
+                var started = _time.GetUtcNow();
+                _loop = Task.Run(() => RunAsync(started, _stop.Token));
             }
         }
     }
 
-    /// <summary>Runs the check once with the probe's timeout and returns its result (a timeout is a failure).</summary>
+    /// <summary>
+    /// Runs the check once with the probe's timeout and returns its result (a timeout is a failure).
+    /// The timeout holds even for a check that does not honour its token (a connect stuck in name
+    /// resolution): the runner stops waiting for it and reports the timeout.
+    /// </summary>
     public async Task<ProbeResult> ProbeOnceAsync(CancellationToken cancellationToken)
     {
         using var timeout = new CancellationTokenSource(Settings.Timeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
-            return await _check.CheckAsync(linked.Token);
+            return await _check.CheckAsync(linked.Token).WaitAsync(linked.Token);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -112,12 +121,25 @@ public sealed class ProbeRunner : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops the loop, cancelling a running check, and waits for it; calling it again does nothing.</summary>
     public async ValueTask DisposeAsync()
     {
+        Task loop;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            loop = _loop;
+        }
+
         await _stop.CancelAsync();
         try
         {
-            await _loop;
+            await loop;
         }
         catch (OperationCanceledException)
         {
@@ -127,9 +149,9 @@ public sealed class ProbeRunner : IAsyncDisposable
         _stop.Dispose();
     }
 
-    private async Task RunAsync(CancellationToken cancellationToken)
+    private async Task RunAsync(DateTimeOffset started, CancellationToken cancellationToken)
     {
-        var due = _time.GetUtcNow() + Settings.InitialDelay;
+        var due = started + Settings.InitialDelay;
         while (!cancellationToken.IsCancellationRequested)
         {
             var wait = due - _time.GetUtcNow();
