@@ -52,12 +52,17 @@ public enum RuntimeEventKind
 }
 
 /// <summary>A start or an exit, as <see cref="IContainerRuntime.WatchAsync"/> reports it.</summary>
+/// <param name="RuntimeId">
+/// The container id or wrapper pid of the run it is about (as in <see cref="ReplicaHandle.RuntimeId"/>),
+/// so a late exit of an earlier run is never taken for the exit of the current one; empty when unknown.
+/// </param>
 public sealed record RuntimeEvent(
     RuntimeEventKind Kind,
     string ReplicaId,
     DateTimeOffset Time,
     int? ExitCode = null,
-    string Reason = "");
+    string Reason = "",
+    string RuntimeId = "");
 
 /// <summary>Which output a log line came from.</summary>
 public enum LogStream

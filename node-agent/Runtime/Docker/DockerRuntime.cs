@@ -446,7 +446,7 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IDi
         switch (message.Action)
         {
             case "start":
-                return new RuntimeEvent(RuntimeEventKind.Started, replicaId, time);
+                return new RuntimeEvent(RuntimeEventKind.Started, replicaId, time, RuntimeId: message.Actor?.ID ?? "");
             case "die":
                 // The daemon's record is the truth (it knows about OOM kills); the event attributes are the fallback.
                 ContainerInspectResponse? container;
@@ -465,7 +465,7 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IDi
                 var reason = container?.State?.OOMKilled == true ? ExitReasons.OomKilled
                     : code is { } c ? ExitReasons.ForExitCode(c)
                     : ExitReasons.Unknown;
-                return new RuntimeEvent(RuntimeEventKind.Exited, replicaId, time, code, reason);
+                return new RuntimeEvent(RuntimeEventKind.Exited, replicaId, time, code, reason, message.Actor?.ID ?? "");
             default:
                 return null;
         }

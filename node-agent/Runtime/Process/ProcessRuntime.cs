@@ -400,7 +400,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
         var tracked = new TrackedReplica(record, dir) { Process = process };
         _replicas[launch.ReplicaId] = tracked;
         LogStarted(_logger, launch.ReplicaId, record.Pid, string.Join(' ', command));
-        _events.Publish(new RuntimeEvent(RuntimeEventKind.Started, launch.ReplicaId, record.StartedAt));
+        _events.Publish(new RuntimeEvent(RuntimeEventKind.Started, launch.ReplicaId, record.StartedAt, RuntimeId: record.Pid.ToString(CultureInfo.InvariantCulture)));
         _ = WatchChildAsync(tracked, process);
         StartRssWatch(tracked);
         return tracked;
@@ -536,7 +536,7 @@ public sealed partial class ProcessRuntime : IContainerRuntime, IReplicaLogs, IA
     {
         tracked.Exit = exit;
         LogExited(_logger, tracked.Record.ReplicaId, exit.ExitCode, exit.Reason);
-        _events.Publish(new RuntimeEvent(RuntimeEventKind.Exited, tracked.Record.ReplicaId, exit.FinishedAt, exit.ExitCode, exit.Reason));
+        _events.Publish(new RuntimeEvent(RuntimeEventKind.Exited, tracked.Record.ReplicaId, exit.FinishedAt, exit.ExitCode, exit.Reason, tracked.Record.Pid.ToString(CultureInfo.InvariantCulture)));
         tracked.Exited.TrySetResult();
     }
 

@@ -121,14 +121,14 @@ public abstract class ContainerRuntimeContractTests : IAsyncDisposable
     }
 
     [Fact]
-    public async Task Watch_reports_the_start_and_a_clean_exit_as_Completed()
+    public async Task Watch_reports_the_start_and_a_clean_exit_as_Completed_naming_the_run()
     {
         var runtime = await NewRuntimeAsync();
         var launch = Launch("exit 0");
         using var cts = Bound();
         var events = runtime.WatchAsync(cts.Token);
 
-        await runtime.StartAsync(launch, cts.Token);
+        var handle = await runtime.StartAsync(launch, cts.Token);
 
         var seen = new List<RuntimeEvent>();
         await foreach (var e in events.WithCancellation(cts.Token))
@@ -148,6 +148,7 @@ public abstract class ContainerRuntimeContractTests : IAsyncDisposable
         Assert.Equal([RuntimeEventKind.Started, RuntimeEventKind.Exited], seen.Select(e => e.Kind));
         Assert.Equal(0, seen[^1].ExitCode);
         Assert.Equal(ExitReasons.Completed, seen[^1].Reason);
+        Assert.All(seen, e => Assert.Equal(handle.RuntimeId, e.RuntimeId));
     }
 
     [Fact]
