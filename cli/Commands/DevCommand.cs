@@ -1,14 +1,15 @@
 using System.CommandLine;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.Logging;
 using Orchestrator.ControlPlane.Hosting;
 using Orchestrator.ControlPlane.Store;
+using Orchestrator.Cli.Dev;
+using Orchestrator.NodeAgent.Hosting;
 
 namespace Orchestrator.Cli.Commands;
 
 /// <summary>
-/// <c>orc dev</c>: a control plane in this process with the embedded SQLite store under a data
-/// directory, until Ctrl-C. The whole cluster on one laptop, for trying things out and for labs.
+/// <c>orc dev</c>: a whole cluster in this process until Ctrl-C (see <see cref="DevCluster"/>): a
+/// control plane with the embedded SQLite store under a data directory, and N node agents with
+/// their own loopback addresses and port ranges. For trying things out and for labs.
 /// </summary>
 public static class DevCommand
 {
@@ -18,9 +19,21 @@ public static class DevCommand
     {
         var dataDir = new Option<string>("--data-dir")
         {
-            Description = "Where the embedded store keeps the cluster's state",
+            Description = "Where the embedded store and the nodes' state live",
             DefaultValueFactory = _ => DefaultDataDir,
             HelpName = "dir",
+        };
+        var nodes = new Option<int>("--nodes")
+        {
+            Description = "How many node agents to run (node-1 on 127.0.0.2, node-2 on 127.0.0.3, ...)",
+            DefaultValueFactory = _ => 3,
+            HelpName = "n",
+        };
+        var runtime = new Option<string>("--runtime")
+        {
+            Description = "auto (processes, and Docker when a daemon answers), docker or process",
+            DefaultValueFactory = _ => "auto",
+            HelpName = "auto|docker|process",
         };
         var listen = new Option<string>("--listen")
         {
@@ -34,39 +47,44 @@ public static class DevCommand
             DefaultValueFactory = _ => ControlPlaneOptions.DefaultHttpListen,
             HelpName = "host:port",
         };
-        var command = new Command("dev", "Run a control plane in this process with an embedded store, until Ctrl-C") { dataDir, listen, httpListen };
+        var command = new Command("dev", "Run a whole cluster in this process (control plane, embedded store, node agents) until Ctrl-C")
+        {
+            dataDir, nodes, runtime, listen, httpListen,
+        };
         command.SetAction((parse, ct) => RunAsync(
             context,
-            parse.GetValue(dataDir) ?? DefaultDataDir,
-            parse.GetValue(listen) ?? ControlPlaneOptions.DefaultListen,
-            parse.GetValue(httpListen) ?? ControlPlaneOptions.DefaultHttpListen,
+            new DevClusterOptions
+            {
+                DataDir = parse.GetValue(dataDir) ?? DefaultDataDir,
+                Nodes = parse.GetValue(nodes),
+                Runtime = ParseRuntime(parse.GetValue(runtime) ?? "auto"),
+                Listen = parse.GetValue(listen) ?? ControlPlaneOptions.DefaultListen,
+                HttpListen = parse.GetValue(httpListen) ?? ControlPlaneOptions.DefaultHttpListen,
+            },
             ct));
         return command;
     }
 
-    private static async Task<int> RunAsync(CliContext context, string dataDir, string listen, string httpListen, CancellationToken ct)
+    internal static RuntimeMode ParseRuntime(string text) => text.Trim().ToLowerInvariant() switch
+    {
+        "auto" => RuntimeMode.Auto,
+        "docker" => RuntimeMode.Docker,
+        "process" => RuntimeMode.Process,
+        _ => throw new UsageException($"--runtime: \"{text}\" is not a runtime; use auto, docker or process", "Run 'orc dev --help' for usage."),
+    };
+
+    private static async Task<int> RunAsync(CliContext context, DevClusterOptions options, CancellationToken ct)
     {
         var io = context.IO;
-        var storePath = Path.Combine(dataDir, "state.db");
-        var options = new ControlPlaneOptions
+        if (options.Nodes is < 0 or > 200)
         {
-            Listen = listen,
-            HttpListen = httpListen,
-            Store = $"sqlite://{storePath}",
-            MemberId = "dev",
-        };
+            throw new UsageException($"--nodes: {options.Nodes} is out of range; give a number from 0 to 200", "Run 'orc dev --help' for usage.");
+        }
 
-        WebApplication app;
+        DevCluster cluster;
         try
         {
-            // The dev console shows our summary and warnings, not every request.
-            app = await ControlPlaneApp.BuildAsync(
-                options,
-                configure: b => b.Logging
-                    .SetMinimumLevel(LogLevel.Warning)
-                    // A failed start (port in use) is reported below in one line, not as a logged stack trace.
-                    .AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None),
-                cancellationToken: ct);
+            cluster = await DevCluster.StartAsync(options, ct);
         }
         catch (FormatException e)
         {
@@ -74,29 +92,39 @@ public static class DevCommand
         }
         catch (Exception e) when (e is ArgumentException or StateStoreException)
         {
-            throw new CommandException($"cannot open the store in {dataDir}: {e.Message}");
+            throw new CommandException($"cannot open the store in {options.DataDir}: {e.Message}");
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new CommandException(e.Message);
+        }
+        catch (IOException e)
+        {
+            throw new CommandException(
+                $"cannot listen: {e.Message.TrimEnd('.')}. Is another cluster (orc dev) running? Stop it, or pick free ports with --listen and --http-listen.");
         }
 
-        await using (app)
+        await using (cluster)
         {
-            try
+            var server = cluster.GrpcUrl.ToString().TrimEnd('/');
+            await io.Out.WriteLineAsync($"Control plane listening on {server} (gRPC) and {cluster.HttpUrl.ToString().TrimEnd('/')} (health, metrics)");
+            await io.Out.WriteLineAsync($"Store: sqlite://{cluster.StorePath} (embedded SQLite; delete {options.DataDir} to start from an empty cluster)");
+            if (cluster.Nodes.Count == 0)
             {
-                await app.StartAsync(ct);
+                await io.Out.WriteLineAsync("No nodes (--nodes 0): services and jobs are stored, but none of their replicas start.");
             }
-            catch (IOException e)
+            else
             {
-                throw new CommandException(
-                    $"cannot listen on {listen} or {httpListen}: {e.Message.TrimEnd('.')}. Is another control plane (orc dev) running? Stop it, or pick free ports with --listen and --http-listen.");
+                await io.Out.WriteLineAsync($"Runtime: {cluster.RuntimeDescription}");
+                foreach (var node in cluster.Nodes)
+                {
+                    await io.Out.WriteLineAsync($"Node {node.Name} at {node.Address}, ports {node.Options.FirstPort}-{node.Options.LastPort}");
+                }
             }
 
-            var endpoints = app.Endpoints();
-            var server = endpoints.GrpcUrl.ToString().TrimEnd('/');
-            await io.Out.WriteLineAsync($"Control plane listening on {server} (gRPC) and {endpoints.HttpUrl.ToString().TrimEnd('/')} (health, metrics)");
-            await io.Out.WriteLineAsync($"Store: sqlite://{storePath} (embedded SQLite; delete {dataDir} to start from an empty cluster)");
-            await io.Out.WriteLineAsync("No node agents run in orc dev yet: services and jobs are stored and can be listed, described and scaled, but none of their replicas start.");
             var serverHint = server == Client.ServerAddress.Default ? "" : $" --server {server}";
-            await io.Out.WriteLineAsync($"Try: orc apply -f examples/web.yaml{serverHint}   then: orc get services{serverHint}");
-            await io.Out.WriteLineAsync("Press Ctrl-C to stop.");
+            await io.Out.WriteLineAsync($"Try: orc apply -f examples/demo-process.yaml{serverHint}   then: orc get replicas{serverHint}");
+            await io.Out.WriteLineAsync("Press Ctrl-C to stop (every replica started here is stopped).");
             await io.Out.FlushAsync(CancellationToken.None);
 
             try
@@ -108,11 +136,10 @@ public static class DevCommand
                 // Ctrl-C: the normal way to stop.
             }
 
-            await io.Out.WriteLineAsync("Stopping the control plane...");
-            await app.StopAsync(CancellationToken.None);
-            await io.Out.WriteLineAsync("Stopped.");
+            await io.Out.WriteLineAsync("Stopping the nodes' replicas and the control plane...");
         }
 
+        await io.Out.WriteLineAsync("Stopped.");
         return ExitCodes.Success;
     }
 }

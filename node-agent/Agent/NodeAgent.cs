@@ -114,9 +114,9 @@ public sealed partial class NodeAgent : BackgroundService
                 await Task.Delay(_options.ReconnectBaseDelay, _time, stoppingToken);
             }
         }
-        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        catch (Exception e) when (stoppingToken.IsCancellationRequested && e is OperationCanceledException or RpcException)
         {
-            // Stopping.
+            // Stopping: the cancelled stream ends as an RpcException (Cancelled) as often as an OperationCanceledException.
         }
 
         await pump.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orchestrator.NodeAgent.Agent;
 using Orchestrator.NodeAgent.Runtime;
+using Orchestrator.NodeAgent.Supervisor;
 
 namespace Orchestrator.NodeAgent.Hosting;
 
@@ -16,7 +17,8 @@ public static class NodeAgentServiceCollectionExtensions
     /// stopping agent still finds a supervisor, and replicas are stopped only when
     /// <see cref="NodeAgentOptions.StopAllOnShutdown"/> says so.
     /// </summary>
-    /// The caller registers the <see cref="INodeSupervisor"/> (the replica supervisor) before this call.
+    /// A test may register its own <see cref="INodeSupervisor"/> before this call; otherwise the
+    /// <see cref="ReplicaSupervisor"/> is the node's supervisor.
     /// <param name="dockerVersion">What the Docker daemon answered (<see cref="RuntimeSelection.DockerVersionAsync"/>), or null when none did.</param>
     public static IServiceCollection AddNodeAgent(this IServiceCollection services, NodeAgentOptions options, string? dockerVersion)
     {
@@ -27,6 +29,24 @@ public static class NodeAgentServiceCollectionExtensions
         services.AddSingleton(sp => RuntimeSelection.Create(options, dockerVersion, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<IEnumerable<IContainerRuntime>>(sp => sp.GetRequiredService<RuntimeSelection>().Runtimes);
         services.AddSingleton<NodeApiChannels>();
+        if (!services.Any(d => d.ServiceType == typeof(INodeSupervisor)))
+        {
+            services.AddSingleton(sp => new ReplicaSupervisor(
+                new SupervisorOptions
+                {
+                    NodeName = options.NodeName,
+                    NodeAddress = options.Address,
+                    StopAllOnShutdown = options.StopAllOnShutdown,
+                },
+                sp.GetRequiredService<RuntimeSelection>().Runtimes,
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<ReplicaSupervisor>>()));
+            services.AddSingleton<INodeSupervisor>(sp => sp.GetRequiredService<ReplicaSupervisor>());
+
+            // Started before the stream client and stopped after it (hosted services stop in reverse order).
+            services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<ReplicaSupervisor>());
+        }
+
         services.AddSingleton(sp =>
         {
             var runtimes = sp.GetRequiredService<RuntimeSelection>();

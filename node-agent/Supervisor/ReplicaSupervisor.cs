@@ -47,6 +47,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
     private bool _assignedOnce;
     private int _started;
     private int _stopped;
+    private volatile bool _keepReplicas;
 
     public ReplicaSupervisor(
         SupervisorOptions options,
@@ -77,6 +78,12 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         ArgumentNullException.ThrowIfNull(replicas);
         _signals.Writer.TryWrite(new AssignmentsSignal([.. replicas]));
     }
+
+    /// <summary>
+    /// Leave replicas running on shutdown even when <see cref="SupervisorOptions.StopAllOnShutdown"/>
+    /// is set: the agent goes away as if it had crashed, and the next one re-adopts them.
+    /// </summary>
+    public void KeepReplicasOnShutdown() => _keepReplicas = true;
 
     /// <summary>
     /// Subscribes to every runtime's events, then re-adopts what they already run for this node
@@ -143,7 +150,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
             await StopProbesAsync(replica);
         }
 
-        if (_options.StopAllOnShutdown)
+        if (_options.StopAllOnShutdown && !_keepReplicas)
         {
             await StopEverythingAsync(cancellationToken);
         }

@@ -1,0 +1,246 @@
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Orchestrator.ControlPlane.Hosting;
+using Orchestrator.NodeAgent.Hosting;
+using Orchestrator.NodeAgent.Runtime.Docker;
+using Orchestrator.NodeAgent.Supervisor;
+
+namespace Orchestrator.Cli.Dev;
+
+/// <summary>What <see cref="DevCluster"/> runs: a control plane on the embedded store and N node agents.</summary>
+public sealed record DevClusterOptions
+{
+    /// <summary>Where the store (<c>state.db</c>) and each node's process-runtime state (<c>nodes/NAME</c>) live.</summary>
+    public required string DataDir { get; init; }
+
+    public string Listen { get; init; } = ControlPlaneOptions.DefaultListen;
+
+    public string HttpListen { get; init; } = ControlPlaneOptions.DefaultHttpListen;
+
+    public int Nodes { get; init; } = 3;
+
+    public RuntimeMode Runtime { get; init; } = RuntimeMode.Auto;
+
+    /// <summary>Port of each agent's HTTP endpoint on its own address; 0 picks a free one (tests).</summary>
+    public int AgentHttpPort { get; init; } = NodeAgentOptions.DefaultHttpPort;
+
+    /// <summary>Node i (from 1) gets ports <c>FirstPort + (i-1) × PortsPerNode</c> onwards.</summary>
+    public int FirstPort { get; init; } = NodeAgentOptions.DefaultFirstPort;
+
+    public int PortsPerNode { get; init; } = 1000;
+
+    /// <summary>Lowest level logged to the console.</summary>
+    public LogLevel LogLevel { get; init; } = LogLevel.Warning;
+
+    /// <summary>Last changes to the control plane's builder (tests: faster clocks, extra logging).</summary>
+    public Action<WebApplicationBuilder>? ConfigureControlPlane { get; init; }
+}
+
+/// <summary>One node of a <see cref="DevCluster"/>.</summary>
+public sealed class DevNode
+{
+    internal DevNode(NodeAgentOptions options) => Options = options;
+
+    public NodeAgentOptions Options { get; }
+
+    public string Name => Options.NodeName;
+
+    public string Address => Options.Address;
+
+    internal WebApplication? App { get; set; }
+
+    /// <summary>The node's supervisor while its agent runs.</summary>
+    public ReplicaSupervisor? Supervisor => App?.Services.GetService<ReplicaSupervisor>();
+
+    public bool Running => App is not null;
+}
+
+/// <summary>
+/// A whole cluster in one process, as <c>orc dev</c> runs it and end-to-end tests drive it: the
+/// control plane on SQLite under the data directory, and N node agents, node-i on 127.0.0.(i+1)
+/// with its own port range, so every node can bind a service's published port without clashing.
+/// Stopping it stops and removes every replica its agents started.
+/// </summary>
+public sealed class DevCluster : IAsyncDisposable
+{
+    private readonly DevClusterOptions _options;
+    private readonly string? _dockerVersion;
+
+    private DevCluster(DevClusterOptions options, WebApplication controlPlane, string? dockerVersion, IReadOnlyList<DevNode> nodes)
+    {
+        _options = options;
+        ControlPlane = controlPlane;
+        _dockerVersion = dockerVersion;
+        Nodes = nodes;
+        var endpoints = controlPlane.Endpoints();
+        GrpcUrl = endpoints.GrpcUrl;
+        HttpUrl = endpoints.HttpUrl;
+        RuntimeDescription = RuntimeSelection.Describe(options.Runtime, DockerRuntimeOptions.DefaultEndpoint(), dockerVersion);
+    }
+
+    public WebApplication ControlPlane { get; }
+
+    public Uri GrpcUrl { get; }
+
+    public Uri HttpUrl { get; }
+
+    public IReadOnlyList<DevNode> Nodes { get; }
+
+    /// <summary>Which runtimes the nodes offer and why: <c>process (no Docker daemon answered at ...)</c>.</summary>
+    public string RuntimeDescription { get; }
+
+    public string StorePath => Path.Combine(_options.DataDir, "state.db");
+
+    /// <summary>
+    /// Starts the control plane, then every agent. Throws <see cref="FormatException"/> for a bad
+    /// listen address, <see cref="InvalidOperationException"/> when the runtime asked for cannot
+    /// run here, <see cref="IOException"/> when a port is taken.
+    /// </summary>
+    public static async Task<DevCluster> StartAsync(DevClusterOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.Nodes is < 0 or > 200)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Nodes, "--nodes: give a number from 0 to 200");
+        }
+
+        var dockerVersion = options.Runtime == RuntimeMode.Process
+            ? null
+            : await RuntimeSelection.DockerVersionAsync(DockerRuntimeOptions.DefaultEndpoint(), cancellationToken);
+        if (options.Runtime == RuntimeMode.Docker && dockerVersion is null)
+        {
+            throw new InvalidOperationException(
+                $"--runtime docker: no Docker daemon answered at {DockerRuntimeOptions.DefaultEndpoint()}; start dockerd, set DOCKER_HOST, or use --runtime process (or auto)");
+        }
+
+        var controlPlane = await ControlPlaneApp.BuildAsync(
+            new ControlPlaneOptions
+            {
+                Listen = options.Listen,
+                HttpListen = options.HttpListen,
+                Store = $"sqlite://{Path.Combine(options.DataDir, "state.db")}",
+                MemberId = "dev",
+            },
+            configure: b =>
+            {
+                b.Logging.SetMinimumLevel(options.LogLevel)
+                    // A failed start (port in use) is reported in one line by the caller, not as a logged stack trace.
+                    .AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.None);
+                options.ConfigureControlPlane?.Invoke(b);
+            },
+            cancellationToken: cancellationToken);
+        try
+        {
+            await controlPlane.StartAsync(cancellationToken);
+        }
+        catch
+        {
+            await controlPlane.DisposeAsync();
+            throw;
+        }
+
+        var server = controlPlane.Endpoints().GrpcUrl;
+        var nodes = new List<DevNode>();
+        for (var i = 1; i <= options.Nodes; i++)
+        {
+            var address = string.Create(CultureInfo.InvariantCulture, $"127.0.0.{i + 1}");
+            var first = options.FirstPort + ((i - 1) * options.PortsPerNode);
+            nodes.Add(new DevNode(new NodeAgentOptions
+            {
+                Servers = [server],
+                NodeName = string.Create(CultureInfo.InvariantCulture, $"node-{i}"),
+                Address = address,
+                Runtime = options.Runtime,
+                FirstPort = first,
+                LastPort = first + options.PortsPerNode - 1,
+                StateDirectory = Path.GetFullPath(Path.Combine(options.DataDir, "nodes", string.Create(CultureInfo.InvariantCulture, $"node-{i}"))),
+                HttpListen = string.Create(CultureInfo.InvariantCulture, $"{address}:{options.AgentHttpPort}"),
+                StopAllOnShutdown = true,
+                Labels = new Dictionary<string, string> { ["dev"] = "true" },
+            }));
+        }
+
+        var cluster = new DevCluster(options, controlPlane, dockerVersion, nodes);
+        try
+        {
+            foreach (var node in nodes)
+            {
+                await cluster.StartNodeAsync(node, cancellationToken);
+            }
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+
+        return cluster;
+    }
+
+    /// <summary>Starts the agent of <paramref name="node"/> (again, after <see cref="StopNodeAsync"/>); it re-adopts what its node still runs.</summary>
+    public async Task StartNodeAsync(DevNode node, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        if (node.App is not null)
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(node.Options.StateDirectory);
+        var app = NodeAgentApp.Build(node.Options, _dockerVersion, b => b.Logging.SetMinimumLevel(_options.LogLevel));
+        try
+        {
+            await app.StartAsync(cancellationToken);
+        }
+        catch
+        {
+            await app.DisposeAsync();
+            throw;
+        }
+
+        node.App = app;
+    }
+
+    /// <summary>
+    /// Stops the agent of <paramref name="node"/>. With <paramref name="keepReplicas"/> its replicas
+    /// keep running, as when an agent crashes or is upgraded; otherwise they are stopped and removed.
+    /// </summary>
+    public async Task StopNodeAsync(DevNode node, bool keepReplicas, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(node);
+        if (!Nodes.Contains(node))
+        {
+            throw new ArgumentException($"{node.Name} is not a node of this cluster", nameof(node));
+        }
+
+        if (node.App is not { } app)
+        {
+            return;
+        }
+
+        if (keepReplicas)
+        {
+            node.Supervisor?.KeepReplicasOnShutdown();
+        }
+
+        try
+        {
+            await app.StopAsync(cancellationToken);
+        }
+        finally
+        {
+            await app.DisposeAsync();
+            node.App = null;
+        }
+    }
+
+    /// <summary>Stops every agent (each stops and removes its replicas), then the control plane.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await Task.WhenAll(Nodes.Select(n => StopNodeAsync(n, keepReplicas: false, CancellationToken.None)));
+        await ControlPlane.StopAsync(CancellationToken.None);
+        await ControlPlane.DisposeAsync();
+    }
+}
