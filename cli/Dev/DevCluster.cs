@@ -31,6 +31,9 @@ public sealed record DevClusterOptions
 
     public int PortsPerNode { get; init; } = 1000;
 
+    /// <summary>Restart back-off of every node's supervisor.</summary>
+    public RestartBackoff RestartBackoff { get; init; } = new();
+
     /// <summary>Lowest level logged to the console.</summary>
     public LogLevel LogLevel { get; init; } = LogLevel.Warning;
 
@@ -158,6 +161,7 @@ public sealed class DevCluster : IAsyncDisposable
                 StateDirectory = Path.GetFullPath(Path.Combine(options.DataDir, "nodes", string.Create(CultureInfo.InvariantCulture, $"node-{i}"))),
                 HttpListen = string.Create(CultureInfo.InvariantCulture, $"{address}:{options.AgentHttpPort}"),
                 StopAllOnShutdown = true,
+                RestartBackoff = options.RestartBackoff,
                 Labels = new Dictionary<string, string> { ["dev"] = "true" },
             }));
         }

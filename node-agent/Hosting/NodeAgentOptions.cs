@@ -61,6 +61,9 @@ public sealed record NodeAgentOptions
     /// </summary>
     public bool StopAllOnShutdown { get; init; }
 
+    /// <summary>Delays between restarts of a replica that keeps ending (see <see cref="Supervisor.RestartBackoff"/>).</summary>
+    public Supervisor.RestartBackoff RestartBackoff { get; init; } = new();
+
     /// <summary>Heartbeat interval until the control plane says otherwise in <c>Registered</c>.</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(1);
 

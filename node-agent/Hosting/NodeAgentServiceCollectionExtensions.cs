@@ -37,6 +37,7 @@ public static class NodeAgentServiceCollectionExtensions
                     NodeName = options.NodeName,
                     NodeAddress = options.Address,
                     StopAllOnShutdown = options.StopAllOnShutdown,
+                    Backoff = options.RestartBackoff,
                 },
                 sp.GetRequiredService<RuntimeSelection>().Runtimes,
                 sp.GetRequiredService<TimeProvider>(),
