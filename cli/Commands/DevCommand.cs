@@ -47,9 +47,15 @@ public static class DevCommand
             DefaultValueFactory = _ => ControlPlaneOptions.DefaultHttpListen,
             HelpName = "host:port",
         };
+        var agentHttpPort = new Option<int>("--agent-http-port")
+        {
+            Description = "Port of each agent's /healthz on its own address (0 picks a free one)",
+            DefaultValueFactory = _ => NodeAgentOptions.DefaultHttpPort,
+            HelpName = "port",
+        };
         var command = new Command("dev", "Run a whole cluster in this process (control plane, embedded store, node agents) until Ctrl-C")
         {
-            dataDir, nodes, runtime, listen, httpListen,
+            dataDir, nodes, runtime, listen, httpListen, agentHttpPort,
         };
         command.SetAction((parse, ct) => RunAsync(
             context,
@@ -60,6 +66,7 @@ public static class DevCommand
                 Runtime = ParseRuntime(parse.GetValue(runtime) ?? "auto"),
                 Listen = parse.GetValue(listen) ?? ControlPlaneOptions.DefaultListen,
                 HttpListen = parse.GetValue(httpListen) ?? ControlPlaneOptions.DefaultHttpListen,
+                AgentHttpPort = parse.GetValue(agentHttpPort),
             },
             ct));
         return command;
@@ -76,6 +83,11 @@ public static class DevCommand
     private static async Task<int> RunAsync(CliContext context, DevClusterOptions options, CancellationToken ct)
     {
         var io = context.IO;
+        if (options.AgentHttpPort is < 0 or > 65535)
+        {
+            throw new UsageException($"--agent-http-port: {options.AgentHttpPort} is not a port; give a number from 0 to 65535", "Run 'orc dev --help' for usage.");
+        }
+
         if (options.Nodes is < 0 or > 200)
         {
             throw new UsageException($"--nodes: {options.Nodes} is out of range; give a number from 0 to 200", "Run 'orc dev --help' for usage.");
@@ -101,7 +113,7 @@ public static class DevCommand
         catch (IOException e)
         {
             throw new CommandException(
-                $"cannot listen: {e.Message.TrimEnd('.')}. Is another cluster (orc dev) running? Stop it, or pick free ports with --listen and --http-listen.");
+                $"cannot listen on {options.Listen}, {options.HttpListen} or an agent's address: {e.Message.TrimEnd('.')}. Is another cluster (orc dev) running? Stop it, or pick free ports with --listen, --http-listen and --agent-http-port.");
         }
 
         await using (cluster)

@@ -9,14 +9,14 @@ public sealed partial class DevCommandTests
     private static partial Regex ListeningOn();
 
     [Fact]
-    public async Task Dev_serves_the_api_on_the_embedded_store_and_stops_cleanly_on_interrupt()
+    public async Task Dev_without_nodes_serves_the_api_on_the_embedded_store_and_stops_cleanly_on_interrupt()
     {
         using var dir = new TempDirectory("orc-dev");
         var dataDir = Path.Combine(dir.Path, ".orc");
         using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         using var console = new TestConsole();
 
-        var dev = Orc.RunAsync(["dev", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"], console, interrupt.Token);
+        var dev = Orc.RunAsync(["dev", "--nodes", "0", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"], console, interrupt.Token);
         await Orc.EventuallyAsync(() => ListeningOn().IsMatch(console.Stdout) || dev.IsCompleted, "orc dev to listen");
         var server = ListeningOn().Match(console.Stdout).Groups[1].Value;
         var applied = await Orc.RunAsync(["apply", "-f", "-", "--server", server], stdin: "kind: Service\nname: web\nimage: nginx:1.27\n");
@@ -27,10 +27,55 @@ public sealed partial class DevCommandTests
         Assert.Equal(0, exitCode);
         Assert.Equal(["service/web created"], applied.StdoutLines);
         Assert.Contains($"sqlite://{Path.Combine(dataDir, "state.db")}", console.Stdout, StringComparison.Ordinal);
-        Assert.Contains("No node agents run in orc dev yet", console.Stdout, StringComparison.Ordinal);
+        Assert.Contains("No nodes (--nodes 0)", console.Stdout, StringComparison.Ordinal);
         Assert.Contains("Store: sqlite", version.Stdout, StringComparison.Ordinal);
         Assert.True(File.Exists(Path.Combine(dataDir, "state.db")));
         Assert.EndsWith("Stopped.", console.Stdout.TrimEnd(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Dev_runs_node_agents_on_their_own_addresses_and_port_ranges_and_says_which_runtime()
+    {
+        using var dir = new TempDirectory("orc-dev");
+        using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        using var console = new TestConsole();
+
+        var dev = Orc.RunAsync(
+            ["dev", "--nodes", "2", "--runtime", "process", "--data-dir", dir.Path, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--agent-http-port", "0"],
+            console,
+            interrupt.Token);
+        await Orc.EventuallyAsync(() => console.Stdout.Contains("Press Ctrl-C", StringComparison.Ordinal) || dev.IsCompleted, "orc dev to start");
+        var server = ListeningOn().Match(console.Stdout).Groups[1].Value;
+        var deadline = TimeProvider.System.GetUtcNow() + TimeSpan.FromSeconds(30);
+        Orc.Result nodes;
+        while ((nodes = await Orc.RunAsync(["get", "nodes", "--server", server])).StdoutLines.Count(l => l.Contains(" Ready ", StringComparison.Ordinal)) < 2)
+        {
+            Assert.True(TimeProvider.System.GetUtcNow() < deadline, $"timed out waiting for both nodes to be Ready:\n{nodes}");
+            await Task.Delay(TimeSpan.FromMilliseconds(100), TimeProvider.System, TestContext.Current.CancellationToken);
+        }
+
+        await interrupt.CancelAsync();
+        var exitCode = await dev.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, exitCode);
+        Assert.Contains("Runtime: process (--runtime process)", console.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Node node-1 at 127.0.0.2, ports 20000-20999", console.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Node node-2 at 127.0.0.3, ports 21000-21999", console.Stdout, StringComparison.Ordinal);
+        Assert.Contains(nodes.StdoutLines, l => l.StartsWith("node-1 ", StringComparison.Ordinal) && l.Contains("127.0.0.2", StringComparison.Ordinal));
+        Assert.EndsWith("Stopped.", console.Stdout.TrimEnd(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("--runtime", "podman", "error: --runtime: \"podman\" is not a runtime; use auto, docker or process")]
+    [InlineData("--nodes", "-1", "error: --nodes: -1 is out of range; give a number from 0 to 200")]
+    [InlineData("--agent-http-port", "70000", "error: --agent-http-port: 70000 is not a port; give a number from 0 to 65535")]
+    public async Task Dev_with_a_bad_flag_is_a_usage_error_that_says_what_to_give(string flag, string value, string error)
+    {
+        using var dir = new TempDirectory("orc-dev");
+        var result = await Orc.RunAsync(["dev", "--data-dir", dir.Path, flag, value, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"]);
+
+        Assert.Equal(2, result.ExitCode);
+        Assert.Equal(error, result.StderrLines[0]);
     }
 
     [Fact]
