@@ -157,6 +157,9 @@ public sealed class OutputTests
     [InlineData(1024L * 1024 * 1024, "1Gi")]
     [InlineData(1001, "1001")]
     [InlineData(0, "0")]
+    [InlineData(24421952L * 1024, "23.3Gi")]
+    [InlineData(1234567, "1.2Mi")]
+    [InlineData(500L * 1024 * 1024 * 1024 + 7, "500Gi")]
     public void Memory_is_printed_in_binary_units(long bytes, string expected)
     {
         Assert.Equal(expected, Humanize.Memory(bytes));
