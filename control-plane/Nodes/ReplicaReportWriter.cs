@@ -1,3 +1,4 @@
+using Orchestrator.ControlPlane.Controllers;
 using Orchestrator.ControlPlane.Objects;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.V1;
@@ -29,7 +30,9 @@ public enum ReportOutcome
 /// <c>placement</c> explanation) are kept. The write is guarded on the replica's spec key as
 /// well, so a replica moved to another node between the read and the write is not touched.
 /// </summary>
-public sealed class ReplicaReportWriter(IStateStore store)
+/// Each change written is also recorded as events (<see cref="ReplicaTransitions"/>) when an
+/// <see cref="EventRecorder"/> is given.
+public sealed class ReplicaReportWriter(IStateStore store, EventRecorder? events = null)
 {
     public const int MaxAttempts = 5;
 
@@ -73,6 +76,14 @@ public sealed class ReplicaReportWriter(IStateStore store)
                 cancellationToken);
             if (result.Succeeded)
             {
+                if (events is not null)
+                {
+                    foreach (var e in ReplicaTransitions.For(node, existing, merged))
+                    {
+                        await events.RecordAsync("replica", report.ReplicaId, e.Type, e.Reason, e.Message, $"agent/{node}", cancellationToken);
+                    }
+                }
+
                 return ReportOutcome.Written;
             }
         }
