@@ -6,8 +6,8 @@ namespace Orchestrator.NodeAgent.Health;
 
 /// <summary>
 /// Runs a probe's command in a replica's context and returns its exit code. Implemented for host
-/// processes (<see cref="HostProcessProbeExec"/>); Docker replicas need an exec through the daemon,
-/// which <c>DockerRuntime</c> can offer later.
+/// processes (<see cref="HostProcessProbeExec"/>) and by <c>DockerRuntime</c> (an exec inside the
+/// container, through the daemon).
 /// </summary>
 public interface IProbeExec
 {

@@ -8,6 +8,7 @@ using Docker.DotNet;
 using Docker.DotNet.Models;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Orchestrator.NodeAgent.Health;
 using Polly;
 using Polly.Retry;
 using Polly.Timeout;
@@ -21,7 +22,7 @@ namespace Orchestrator.NodeAgent.Runtime.Docker;
 /// Exit codes and OOM kills come from the daemon's own record (<c>State.ExitCode</c>,
 /// <c>State.OOMKilled</c>); exits arrive through the events API. See ADR 0011.
 /// </summary>
-public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IDisposable
+public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IProbeExec, IDisposable
 {
     public const string ReplicaLabel = "orc.replica";
     public const string OwnerLabel = "orc.owner";
@@ -468,6 +469,42 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IDi
                 return new RuntimeEvent(RuntimeEventKind.Exited, replicaId, time, code, reason, message.Actor?.ID ?? "");
             default:
                 return null;
+        }
+    }
+
+    /// <summary>
+    /// Exec probes: runs <paramref name="command"/> inside the replica's container (like
+    /// <c>docker exec</c>) with the container's environment, <c>${VAR}</c> expanded from the
+    /// replica's, and returns its exit code. Output is read and discarded.
+    /// </summary>
+    public async Task<int> ExecAsync(ReplicaLaunch replica, IReadOnlyList<string> command, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(replica);
+        ArgumentNullException.ThrowIfNull(command);
+        if (command.Count == 0)
+        {
+            throw new ArgumentException("exec probe has an empty command", nameof(command));
+        }
+
+        var env = ReplicaEnvironment.Build(replica, replica.HostNetwork ? PortView.HostPort : PortView.ContainerPort);
+        var expanded = ReplicaEnvironment.Expand(command, env);
+        try
+        {
+            var exec = await _client.Exec.CreateContainerExecAsync(
+                ContainerName(replica.ReplicaId),
+                new ContainerExecCreateParameters { Cmd = [.. expanded], AttachStdout = true, AttachStderr = true },
+                cancellationToken);
+            using (var stream = await _client.Exec.StartContainerExecAsync(exec.ID, new ContainerExecStartParameters(), cancellationToken))
+            {
+                await stream.ReadOutputToEndAsync(cancellationToken);
+            }
+
+            var inspected = await _client.Exec.InspectContainerExecAsync(exec.ID, cancellationToken);
+            return (int)(inspected.ExitCode ?? 126);
+        }
+        catch (DockerApiException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new ProbeExecException($"cannot exec \"{expanded[0]}\" in the container of {replica.ReplicaId}: {DaemonMessage(ex)}", ex);
         }
     }
 

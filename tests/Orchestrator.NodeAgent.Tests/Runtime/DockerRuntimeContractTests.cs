@@ -51,6 +51,19 @@ public sealed class DockerRuntimeContractTests(DockerFixture docker) : Container
     }
 
     [Fact]
+    public async Task Exec_runs_a_probe_command_inside_the_container_and_returns_its_exit_code()
+    {
+        var runtime = (DockerRuntime)await NewRuntimeAsync();
+        var launch = Launch("while true; do $bb sleep 1; done");
+        await runtime.StartAsync(launch, TestContext.Current.CancellationToken);
+        using var cts = Bound();
+
+        Assert.Equal(0, await runtime.ExecAsync(launch, ["/bin/sh", "-c", "test -n \"$ORC_REPLICA_ID\""], cts.Token));
+        Assert.Equal(3, await runtime.ExecAsync(launch, ["/bin/sh", "-c", "exit 3"], cts.Token));
+        Assert.NotEqual(0, await runtime.ExecAsync(launch, ["/no/such/program"], cts.Token));
+    }
+
+    [Fact]
     public async Task A_missing_image_fails_the_start_with_ImageNotFound_instead_of_hanging()
     {
         await EnsureAvailableAsync();
