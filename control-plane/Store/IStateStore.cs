@@ -35,7 +35,8 @@ public interface IStateStore : IAsyncDisposable
 
     /// <summary>
     /// Streams every change to keys under <paramref name="prefix"/> with revision ≥
-    /// <paramref name="fromRevision"/> (0: only changes after the call), in revision order,
+    /// <paramref name="fromRevision"/> (0: only changes after the store has set the watch up, at the
+    /// first <c>MoveNextAsync</c>; a caller that must miss nothing passes a read's revision + 1), in revision order,
     /// each exactly once, until cancelled. Events of one transaction arrive together, in key order.
     /// The sequence throws <see cref="RevisionCompactedException"/> if <paramref name="fromRevision"/>
     /// has been compacted away, and <see cref="StoreUnavailableException"/> if the store is lost.
