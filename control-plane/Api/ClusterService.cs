@@ -4,6 +4,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orchestrator.ControlPlane.Hosting;
+using Orchestrator.ControlPlane.Controllers;
 using Orchestrator.ControlPlane.Objects;
 using Orchestrator.ControlPlane.Specs;
 using Orchestrator.ControlPlane.Store;
@@ -25,6 +26,7 @@ public sealed partial class ClusterService(
     ControlPlaneTelemetry telemetry,
     ControlPlaneOptions options,
     IHostApplicationLifetime lifetime,
+    ControllerOptions controllers,
     ILogger<ClusterService> logger) : Cluster.ClusterBase
 {
     private static readonly (string Version, string Commit) Build = ReadBuild();
@@ -183,7 +185,9 @@ public sealed partial class ClusterService(
             Store = store.Description,
             StoreRevision = await store.GetRevisionAsync(context.CancellationToken),
             MemberId = options.MemberId,
-            Leader = false,
+            // Until leader election exists (several control planes on one etcd), a control plane
+            // that runs the controllers is the one that leads.
+            Leader = controllers.Enabled,
         };
     }
 
