@@ -59,26 +59,7 @@ public static class Humanize
     /// Memory in Kubernetes notation: exact and shortest when that is short (<c>128Mi</c>, <c>1Gi</c>,
     /// <c>512M</c>), otherwise rounded to one decimal in the largest binary unit (<c>23.3Gi</c>).
     /// </summary>
-    public static string Memory(long bytes)
-    {
-        var exact = Quantity.FormatMemory(bytes);
-        if (exact.Length <= 6)
-        {
-            return exact;
-        }
-
-        // A machine's memory is rarely a round number: 24421952Ki reads better as 23.3Gi.
-        string[] units = ["Ki", "Mi", "Gi", "Ti", "Pi"];
-        double value = bytes;
-        var unit = -1;
-        while (value >= 1024 && unit < units.Length - 1)
-        {
-            value /= 1024;
-            unit++;
-        }
-
-        return unit < 0 ? exact : value.ToString(value >= 100 ? "0" : "0.#", CultureInfo.InvariantCulture) + units[unit];
-    }
+    public static string Memory(long bytes) => Quantity.FormatMemoryRounded(bytes);
 
     public static string Driver(Driver driver) => driver switch
     {

@@ -68,7 +68,7 @@ public sealed class FirstFitPlacer : IPlacer
         explanation.Chosen = new NodeScore { Node = chosen.Name };
         explanation.Message = string.Create(
             CultureInfo.InvariantCulture,
-            $"Scheduled on {chosen.Name}: first node with room ({Quantity.FormatCpu(chosen.CpuFree - resources.CpuMillis)} cpu, {Quantity.FormatMemory(chosen.MemoryFree - resources.MemoryBytes)} memory free after placing)");
+            $"Scheduled on {chosen.Name}: first node with room ({Quantity.FormatCpu(chosen.CpuFree - resources.CpuMillis)} cpu, {Quantity.FormatMemoryRounded(chosen.MemoryFree - resources.MemoryBytes)} memory free after placing)");
         return new PlacementDecision(chosen.Name, chosenPorts!, explanation);
     }
 

@@ -162,6 +162,31 @@ public static partial class Quantity
         return best;
     }
 
+    /// <summary>
+    /// Memory for people rather than specs: exact (<see cref="FormatMemory"/>) when that is short
+    /// (<c>128Mi</c>, <c>1Gi</c>), otherwise rounded to one decimal in the largest binary unit
+    /// (<c>24421952Ki</c> reads as <c>23.3Gi</c>). Not for output that is applied back.
+    /// </summary>
+    public static string FormatMemoryRounded(long bytes)
+    {
+        var exact = FormatMemory(bytes);
+        if (exact.Length <= 6)
+        {
+            return exact;
+        }
+
+        string[] units = ["Ki", "Mi", "Gi", "Ti", "Pi"];
+        double value = bytes;
+        var unit = -1;
+        while (value >= 1024 && unit < units.Length - 1)
+        {
+            value /= 1024;
+            unit++;
+        }
+
+        return unit < 0 ? exact : value.ToString(value >= 100 ? "0" : "0.#", CultureInfo.InvariantCulture) + units[unit];
+    }
+
     /// <summary>A likely intended cpu quantity for a common mistake (<c>1.5 cpu</c>, <c>500mc</c>), or null.</summary>
     internal static string? SuggestCpu(string text)
     {
