@@ -102,7 +102,7 @@ public static class ObjectTables
             Num(status.Restarts),
             Humanize.Endpoints(status.Endpoints),
             Humanize.Age(r.Meta?.CreatedAt, now),
-            Reason(status),
+            Reason(status, now),
         ];
     }
 
@@ -137,11 +137,20 @@ public static class ObjectTables
         }
     }
 
-    /// <summary>Why a replica is where it is: its reason, or for a pending replica the scheduler's message.</summary>
-    private static string Reason(ReplicaStatus status)
+    /// <summary>
+    /// Why a replica is where it is: its reason (with the next retry of a replica waiting to be
+    /// restarted: <c>CrashLoopBackOff, retry in 4s</c>), or for a pending replica the scheduler's message.
+    /// </summary>
+    private static string Reason(ReplicaStatus status, DateTimeOffset now)
     {
         if (status.Reason.Length > 0)
         {
+            if (status.NextRetryAt is { } retry && retry.ToDateTimeOffset() > now)
+            {
+                var wait = retry.ToDateTimeOffset() - now;
+                return $"{status.Reason}, retry in {Humanize.Duration(TimeSpan.FromSeconds(Math.Ceiling(wait.TotalSeconds)))}";
+            }
+
             return status.Reason;
         }
 

@@ -1,3 +1,4 @@
+using Google.Protobuf.WellKnownTypes;
 using Orchestrator.Cli.Commands;
 using Orchestrator.Cli.Output;
 using Orchestrator.Cli.Parsing;
@@ -163,5 +164,26 @@ public sealed class OutputTests
     public void Memory_is_printed_in_binary_units(long bytes, string expected)
     {
         Assert.Equal(expected, Humanize.Memory(bytes));
+    }
+
+    [Fact]
+    public void A_replica_waiting_to_be_restarted_shows_when_the_next_try_is()
+    {
+        var now = new DateTimeOffset(2026, 11, 23, 10, 0, 0, TimeSpan.Zero);
+        var replica = new Replica
+        {
+            Meta = new ObjectMeta { Name = "web-1", CreatedAt = Timestamp.FromDateTimeOffset(now.AddMinutes(-1)) },
+            Spec = new ReplicaSpec { Node = "node-1", Owner = new OwnerRef { Kind = "service", Name = "web" } },
+            Status = new ReplicaStatus
+            {
+                Phase = Phase.Failed,
+                Reason = "CrashLoopBackOff",
+                Restarts = 4,
+                NextRetryAt = Timestamp.FromDateTimeOffset(now.AddMilliseconds(3500)),
+            },
+        };
+
+        Assert.Equal("CrashLoopBackOff, retry in 4s", ObjectTables.ReplicaRow(replica, now)[^1]);
+        Assert.Equal("CrashLoopBackOff", ObjectTables.ReplicaRow(replica, now.AddSeconds(5))[^1]);
     }
 }
