@@ -15,6 +15,15 @@ internal sealed record BenchOptions
 
     public int WatchCommits { get; init; } = 200;
 
+    /// <summary>Replica counts of the agent's start-up scenario (Apply to all ready).</summary>
+    public IReadOnlyList<int> AgentReplicas { get; init; } = [1, 10, 30];
+
+    /// <summary>Rounds per replica count; each round runs every subject once, interleaved.</summary>
+    public int AgentRounds { get; init; } = 3;
+
+    /// <summary>Crashes (SIGKILL) measured in the crash-to-running-again scenario.</summary>
+    public int Crashes { get; init; } = 100;
+
     public string? Only { get; init; }
 
     public string? MarkdownOut { get; init; }
@@ -28,15 +37,18 @@ internal sealed record BenchOptions
             int NextInt() => int.Parse(Next(), CultureInfo.InvariantCulture);
             options = args[i] switch
             {
-                "--quick" => options with { StoreOps = 200, ApplyOps = 400, Watchers = 100, WatchCommits = 30 },
+                "--quick" => options with { StoreOps = 200, ApplyOps = 400, Watchers = 100, WatchCommits = 30, AgentReplicas = [1, 10], AgentRounds = 1, Crashes = 20 },
                 "--store-ops" => options with { StoreOps = NextInt() },
                 "--concurrency" => options with { Concurrency = NextInt() },
                 "--apply-ops" => options with { ApplyOps = NextInt() },
                 "--watchers" => options with { Watchers = NextInt() },
                 "--watch-commits" => options with { WatchCommits = NextInt() },
+                "--agent-replicas" => options with { AgentReplicas = [.. Next().Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture))] },
+                "--agent-rounds" => options with { AgentRounds = NextInt() },
+                "--crashes" => options with { Crashes = NextInt() },
                 "--only" => options with { Only = Next() },
                 "--markdown" => options with { MarkdownOut = Next() },
-                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --only store|apply|watch, --markdown FILE"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --only store|apply|watch|agent (or agent-start, agent-crash, agent-rss), --markdown FILE"),
             };
         }
 

@@ -3,9 +3,10 @@ using System.Runtime.InteropServices;
 using Orchestrator.Bench;
 using Orchestrator.TestSupport;
 
-// Scenario benchmarks for the foundation: store writes, apply round trips, watch fan-out.
-// Every scenario measures its baseline (the raw dotnet-etcd client on the same etcd) in the
-// same run and prints the ratio. Results go to docs/benchmarks.md.
+// Scenario benchmarks: store writes, apply round trips, watch fan-out (baseline: the raw
+// dotnet-etcd client on the same etcd), and the node agent (baseline: docker run and plain
+// process spawns of the same workload). Every scenario measures its baseline in the same run and
+// prints the ratio. Results go to docs/benchmarks.md.
 BenchOptions options;
 try
 {
@@ -18,10 +19,12 @@ catch (Exception e) when (e is ArgumentException or FormatException)
 }
 
 Console.WriteLine($"Orchestrator benchmarks: {RuntimeInformation.OSDescription}, {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTimeOffset.FromUnixTimeSeconds(TimeProvider.System.GetUtcNow().ToUnixTimeSeconds()).ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture)}");
-await using var etcd = await EtcdProcess.StartAsync();
 using var dir = new TempDirectory("orc-bench");
-var etcdUrl = $"http://{etcd.Endpoint}";
 var report = new Report();
+
+// Only the store, apply and watch scenarios need etcd.
+await using var etcd = options.Runs("store") || options.Runs("apply") || options.Runs("watch") ? await EtcdProcess.StartAsync() : null;
+var etcdUrl = etcd is null ? "" : $"http://{etcd.Endpoint}";
 
 if (options.Runs("store"))
 {
@@ -36,6 +39,11 @@ if (options.Runs("apply"))
 if (options.Runs("watch"))
 {
     await WatchFanoutBench.RunAsync(etcdUrl, dir.File("watch.db"), options, report);
+}
+
+if (options.Runs("agent") || options.Runs("agent-start") || options.Runs("agent-crash") || options.Runs("agent-rss"))
+{
+    await AgentBench.RunAsync(dir.Path, options, report);
 }
 
 var markdown = report.ToMarkdown();

@@ -39,6 +39,9 @@ public sealed record DevClusterOptions
 
     /// <summary>Last changes to the control plane's builder (tests: faster clocks, extra logging).</summary>
     public Action<WebApplicationBuilder>? ConfigureControlPlane { get; init; }
+
+    /// <summary>Last changes to every node agent's builder (benchmarks: capturing the supervisor's log events).</summary>
+    public Action<DevNode, WebApplicationBuilder>? ConfigureNode { get; init; }
 }
 
 /// <summary>One node of a <see cref="DevCluster"/>.</summary>
@@ -193,7 +196,11 @@ public sealed class DevCluster : IAsyncDisposable
         }
 
         Directory.CreateDirectory(node.Options.StateDirectory);
-        var app = NodeAgentApp.Build(node.Options, _dockerVersion, b => b.Logging.SetMinimumLevel(_options.LogLevel));
+        var app = NodeAgentApp.Build(node.Options, _dockerVersion, b =>
+        {
+            b.Logging.SetMinimumLevel(_options.LogLevel);
+            _options.ConfigureNode?.Invoke(node, b);
+        });
         try
         {
             await app.StartAsync(cancellationToken);

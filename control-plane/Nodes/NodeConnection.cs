@@ -84,6 +84,16 @@ public sealed partial class NodeConnection(
             // Whichever ended first decides; the others stop with the session.
             await running.CancelAsync();
             await Task.WhenAll(Quiet(writer), Quiet(deltas), Quiet(reader));
+
+            // An agent that stops or restarts resets its call ("the client reset the request
+            // stream"): that is the agent going away, as a clean end is, not an error of ours.
+            if ((callCancelled.IsCancellationRequested || reader.Exception?.InnerException is IOException)
+                && !stopping.IsCancellationRequested && session.CloseStatus is null)
+            {
+                LogStreamEnded(logger, name);
+                return;
+            }
+
             foreach (var task in new[] { reader, deltas, writer })
             {
                 if (task.Exception?.InnerException is { } error && error is not OperationCanceledException)

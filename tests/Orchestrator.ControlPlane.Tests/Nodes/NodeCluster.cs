@@ -52,7 +52,7 @@ internal sealed class NodeCluster : IAsyncDisposable
 
     public NodeSessionRegistry Sessions => App.Services.GetRequiredService<NodeSessionRegistry>();
 
-    public static async Task<NodeCluster> StartAsync(NodeStreamOptions? options = null, CancellationToken cancellationToken = default)
+    public static async Task<NodeCluster> StartAsync(NodeStreamOptions? options = null, Action<WebApplicationBuilder>? configure = null, CancellationToken cancellationToken = default)
     {
         var dir = new TempDirectory("orc-nodes");
         var time = new FakeTimeProvider(Start);
@@ -71,6 +71,7 @@ internal sealed class NodeCluster : IAsyncDisposable
 
                     // These tests write replicas by hand, as controllers would; keep the real controllers out.
                     b.Services.AddSingleton(new ControllerOptions { Enabled = false });
+                    configure?.Invoke(b);
                 },
                 cancellationToken);
             await app.StartAsync(cancellationToken);

@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
 using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Orchestrator.ControlPlane.Nodes;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.TestSupport;
@@ -288,6 +291,22 @@ public sealed class NodeStreamTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_agent_that_resets_its_stream_is_disconnected_without_an_error_logged()
+    {
+        var errors = new ErrorLog();
+        await using var cp = await NodeCluster.StartAsync(cancellationToken: Ct, configure: b => b.Services.AddSingleton<ILoggerProvider>(errors));
+        var agent = await cp.ConnectAsync("node-1", cancellationToken: Ct);
+        await agent.HandshakeAsync(Ct);
+
+        // Disposing cancels the call: the agent resets the stream, as a stopping orc-agent does.
+        await agent.DisposeAsync();
+        var node = (await cp.WaitForAsync(ObjectKind.Node, "node-1", o => o.Node.Status?.State == NodeState.NotReady, Ct)).Node;
+
+        Assert.Equal("AgentDisconnected", node.Status.Reason);
+        Assert.Empty(errors.Messages);
+    }
+
+    [Fact]
     public async Task When_the_lease_expires_without_a_clean_end_the_node_is_NotReady_because_heartbeats_stopped()
     {
         await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
@@ -313,7 +332,7 @@ public sealed class NodeStreamTests : IAsyncLifetime
         // A heartbeat is only written to the stream here, so the server may handle it after the
         // next tick of the fake clock. A grace of many heartbeats keeps that lag from letting
         // the lease lapse; an agent that stopped for the whole grace would still lose it.
-        await using var cp = await NodeCluster.StartAsync(new NodeStreamOptions { NodeGrace = TimeSpan.FromSeconds(30) }, Ct);
+        await using var cp = await NodeCluster.StartAsync(new NodeStreamOptions { NodeGrace = TimeSpan.FromSeconds(30) }, cancellationToken: Ct);
         await using var agent = await cp.ConnectAsync("node-1", cancellationToken: Ct);
         await agent.HandshakeAsync(Ct);
         var statusRevision = (await cp.Store.GetAsync(StoreKeys.NodeStatus("node-1"), cancellationToken: Ct)).Kv!.ModRevision;
@@ -374,5 +393,30 @@ public sealed class NodeStreamTests : IAsyncLifetime
         await Cp.WaitForAsync(ObjectKind.Replica, "web-r1", o => o.Replica.Status?.Phase == Phase.Starting, Ct);
 
         Assert.Equal(42, Cp.Sessions.EndpointsAck("node-1"));
+    }
+
+    /// <summary>Records what is logged at Error or above.</summary>
+    private sealed class ErrorLog : ILoggerProvider, ILogger
+    {
+        public ConcurrentQueue<string> Messages { get; } = new();
+
+        public ILogger CreateLogger(string categoryName) => this;
+
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Error;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                Messages.Enqueue($"{formatter(state, exception)} {exception?.Message}");
+            }
+        }
+
+        public void Dispose()
+        {
+        }
     }
 }
