@@ -93,4 +93,27 @@ public sealed class DockerReplicaTests(BusyboxImage docker) : IClassFixture<Busy
 
         Assert.Empty(await docker.ContainersOfAsync(_replicaIds));
     }
+
+    [Fact]
+    public async Task Two_clusters_on_one_daemon_leave_each_others_containers_alone()
+    {
+        var cluster = _cluster!;
+        await cluster.ApplyAsync(WebService);
+        var replicas = await cluster.WaitReadyAsync(Owner, 2);
+        _replicaIds.AddRange(replicas.Select(r => r.Meta.Name));
+        var before = (await docker.ContainersOfAsync(_replicaIds)).Select(c => c.ID).Order(StringComparer.Ordinal).ToList();
+
+        // A second cluster has nodes of the same names (node-1, node-2) on the same daemon. Its
+        // agents must neither adopt the first cluster's containers (and stop them, unassigned)
+        // nor remove them when it stops.
+        var other = await TestCluster.StartAsync(nodes: 2, runtime: RuntimeMode.Docker);
+        await other.DisposeAsync();
+
+        var after = await docker.ContainersOfAsync(_replicaIds);
+        Assert.Equal(before, after.Select(c => c.ID).Order(StringComparer.Ordinal));
+        Assert.All(after, c => Assert.Equal("running", c.State));
+        var still = await cluster.ReplicasAsync(Owner);
+        Assert.All(still, r => Assert.Equal(Phase.Ready, r.Status.Phase));
+        Assert.All(still, r => Assert.Equal(0, r.Status.Restarts));
+    }
 }
