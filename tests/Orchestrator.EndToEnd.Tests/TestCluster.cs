@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Microsoft.AspNetCore.Builder;
 using Orchestrator.Cli.Client;
 using Orchestrator.Cli.Dev;
 using Orchestrator.NodeAgent.Hosting;
@@ -52,7 +53,7 @@ internal sealed class TestCluster : IAsyncDisposable
 
     private static CancellationToken Token => TestContext.Current.CancellationToken;
 
-    public static async Task<TestCluster> StartAsync(int nodes = 3, RuntimeMode runtime = RuntimeMode.Process)
+    public static async Task<TestCluster> StartAsync(int nodes = 3, RuntimeMode runtime = RuntimeMode.Process, Action<WebApplicationBuilder>? configureControlPlane = null)
     {
         var dir = new TempDirectory("orc-e2e");
         try
@@ -68,6 +69,7 @@ internal sealed class TestCluster : IAsyncDisposable
                     Runtime = runtime,
                     FirstPort = PortBlock.Reserve(nodes * PortsPerNode),
                     PortsPerNode = PortsPerNode,
+                    ConfigureControlPlane = configureControlPlane,
                 },
                 Token);
             var started = new TestCluster(dir, cluster);
