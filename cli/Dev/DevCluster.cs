@@ -148,6 +148,7 @@ public sealed class DevCluster : IAsyncDisposable
         }
 
         var server = controlPlane.Endpoints().GrpcUrl;
+        var scope = RuntimeScope(options.DataDir);
         var nodes = new List<DevNode>();
         for (var i = 1; i <= options.Nodes; i++)
         {
@@ -161,6 +162,7 @@ public sealed class DevCluster : IAsyncDisposable
                 Runtime = options.Runtime,
                 FirstPort = first,
                 LastPort = first + options.PortsPerNode - 1,
+                RuntimeScope = scope,
                 StateDirectory = Path.GetFullPath(Path.Combine(options.DataDir, "nodes", string.Create(CultureInfo.InvariantCulture, $"node-{i}"))),
                 HttpListen = string.Create(CultureInfo.InvariantCulture, $"{address}:{options.AgentHttpPort}"),
                 StopAllOnShutdown = true,
@@ -184,6 +186,19 @@ public sealed class DevCluster : IAsyncDisposable
         }
 
         return cluster;
+    }
+
+    /// <summary>
+    /// Every dev cluster names its nodes node-1, node-2, ...; on a shared Docker daemon the node
+    /// label alone would let one cluster adopt, stop and remove another's containers. The scope is
+    /// derived from the data directory, so a dev cluster started again on the same directory still
+    /// re-adopts (and cleans up) what an earlier run left behind.
+    /// </summary>
+    internal static string RuntimeScope(string dataDir)
+    {
+        var path = Path.GetFullPath(dataDir).TrimEnd(Path.DirectorySeparatorChar);
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(path));
+        return "dev-" + Convert.ToHexStringLower(hash)[..12];
     }
 
     /// <summary>Starts the agent of <paramref name="node"/> (again, after <see cref="StopNodeAsync"/>); it re-adopts what its node still runs.</summary>

@@ -96,6 +96,14 @@ public sealed partial class NodeConnection(
 
             foreach (var task in new[] { reader, deltas, writer })
             {
+                if (task.Exception?.InnerException is IOException broken)
+                {
+                    // The agent reset its call or its connection dropped (an agent that stops does
+                    // that): the agent went away, nothing failed here, and nobody reads a status.
+                    LogStreamBroken(logger, name, broken.Message);
+                    return;
+                }
+
                 if (task.Exception?.InnerException is { } error && error is not OperationCanceledException)
                 {
                     throw Map(name, error);
@@ -303,6 +311,9 @@ public sealed partial class NodeConnection(
 
     [LoggerMessage(EventId = 3007, Level = LogLevel.Warning, Message = "Node {Node}: the report for replica {Replica} lost its compare-and-swap race too often; it was not written")]
     private static partial void LogReportConflict(ILogger logger, string node, string replica);
+
+    [LoggerMessage(EventId = 3009, Level = LogLevel.Information, Message = "Node {Node}: the agent's stream broke off ({Problem})")]
+    private static partial void LogStreamBroken(ILogger logger, string node, string problem);
 
     [LoggerMessage(EventId = 3008, Level = LogLevel.Error, Message = "Unexpected error on the stream of node {Node}")]
     private static partial void LogUnexpected(ILogger logger, Exception exception, string node);

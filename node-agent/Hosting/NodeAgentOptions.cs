@@ -46,6 +46,13 @@ public sealed record NodeAgentOptions
 
     public int LastPort { get; init; } = DefaultLastPort;
 
+    /// <summary>
+    /// Labels this agent's Docker containers <c>orc.scope=&lt;scope&gt;</c> and makes it see only those:
+    /// set when node names are not unique on the daemon (<c>orc dev</c> clusters all have a node-1).
+    /// Null (<c>orc-agent</c>): containers are told apart by node name alone.
+    /// </summary>
+    public string? RuntimeScope { get; init; }
+
     /// <summary>Where the process runtime keeps replica records, exit files and logs.</summary>
     public string StateDirectory { get; init; } = DefaultStateDirectory();
 

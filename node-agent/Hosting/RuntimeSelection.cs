@@ -80,7 +80,7 @@ public sealed class RuntimeSelection : IAsyncDisposable
         {
             if (dockerVersion is not null)
             {
-                runtimes.Add(new DockerRuntime(new DockerRuntimeOptions { NodeName = options.NodeName, Endpoint = endpoint }, time, loggerFactory.CreateLogger<DockerRuntime>()));
+                runtimes.Add(new DockerRuntime(new DockerRuntimeOptions { NodeName = options.NodeName, Endpoint = endpoint, Scope = options.RuntimeScope }, time, loggerFactory.CreateLogger<DockerRuntime>()));
             }
 
             if (options.Runtime != RuntimeMode.Docker)

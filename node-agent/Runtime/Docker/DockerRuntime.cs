@@ -29,6 +29,7 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IPr
     public const string RevisionLabel = "orc.revision";
     public const string GenerationLabel = "orc.generation";
     public const string NodeLabel = "orc.node";
+    public const string ScopeLabel = "orc.scope";
 
     private const string NamePrefix = "orc-";
 
@@ -168,6 +169,11 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IPr
                 },
             },
         };
+
+        if (!string.IsNullOrEmpty(_options.Scope))
+        {
+            parameters.Labels[ScopeLabel] = _options.Scope;
+        }
 
         if (launch.Command.Count > 0)
         {
@@ -634,10 +640,17 @@ public sealed partial class DockerRuntime : IContainerRuntime, IReplicaLogs, IPr
         };
     }
 
-    private Dictionary<string, IDictionary<string, bool>> LabelFilter() => new()
+    private Dictionary<string, IDictionary<string, bool>> LabelFilter()
     {
-        ["label"] = new Dictionary<string, bool> { [$"{NodeLabel}={_options.NodeName}"] = true },
-    };
+        // Several label conditions must all hold.
+        var labels = new Dictionary<string, bool> { [$"{NodeLabel}={_options.NodeName}"] = true };
+        if (!string.IsNullOrEmpty(_options.Scope))
+        {
+            labels[$"{ScopeLabel}={_options.Scope}"] = true;
+        }
+
+        return new() { ["label"] = labels };
+    }
 
     /// <summary>The daemon's zero time (<c>0001-01-01T00:00:00Z</c>) means "never".</summary>
     private static DateTimeOffset? ParseDaemonTime(string? text) =>

@@ -9,6 +9,14 @@ public sealed record DockerRuntimeOptions
     /// </summary>
     public required string NodeName { get; init; }
 
+    /// <summary>
+    /// Which cluster's containers these are, when node names alone do not tell (every <c>orc dev</c>
+    /// calls its nodes node-1, node-2, ...). When set, containers are also labelled
+    /// <c>orc.scope=&lt;scope&gt;</c> and the runtime lists and watches only those, so two dev
+    /// clusters on one daemon never adopt, stop or remove each other's containers.
+    /// </summary>
+    public string? Scope { get; init; }
+
     /// <summary>The daemon; null means <c>DOCKER_HOST</c>, else <c>unix:///var/run/docker.sock</c> (as the docker CLI).</summary>
     public Uri? Endpoint { get; init; }
 

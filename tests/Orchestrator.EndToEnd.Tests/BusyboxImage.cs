@@ -1,0 +1,123 @@
+using System.Formats.Tar;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+using Orchestrator.NodeAgent.Hosting;
+using Orchestrator.NodeAgent.Runtime.Docker;
+
+namespace Orchestrator.EndToEnd.Tests;
+
+/// <summary>
+/// A Docker daemon and the busybox test image (tests/testassets/images/busybox, built offline from
+/// the host's static busybox with a unique tag, deleted at the end). When either is missing,
+/// <see cref="Missing"/> says what and how to get it, and the tests skip (or fail under
+/// <c>ORC_REQUIRE_INTEGRATION=1</c>).
+/// </summary>
+public sealed class BusyboxImage : IAsyncLifetime
+{
+    private const string Busybox = "/bin/busybox";
+
+    private DockerClient? _client;
+
+    public Uri Endpoint { get; } = DockerRuntimeOptions.DefaultEndpoint();
+
+    public string Image { get; } = $"orc-e2e-busybox:{Guid.NewGuid():N}";
+
+    /// <summary>Null when the daemon answers and the image is built; otherwise why not.</summary>
+    public string? Missing { get; private set; }
+
+    public DockerClient Client => _client ?? throw new InvalidOperationException("the Docker client is not available");
+
+    public async ValueTask InitializeAsync()
+    {
+        if (await RuntimeSelection.DockerVersionAsync(Endpoint, CancellationToken.None) is null)
+        {
+            Missing = $"no Docker daemon answered at {Endpoint}: install and start one (`apt-get install docker.io && dockerd &`), or point DOCKER_HOST at one";
+            return;
+        }
+
+        if (!File.Exists(Busybox))
+        {
+            Missing = $"{Busybox} is missing: the test image is built from it; install it with `apt-get install busybox-static`";
+            return;
+        }
+
+        var builder = new DockerClientBuilder().WithEndpoint(Endpoint);
+        // The daemon here may be older than the client's default API version (engine 20.10 speaks 1.41).
+        if (System.Version.TryParse(Environment.GetEnvironmentVariable("DOCKER_API_VERSION"), out var apiVersion))
+        {
+            builder = builder.WithApiVersion(apiVersion);
+        }
+
+        _client = builder.Build();
+        await BuildAsync();
+    }
+
+    private async Task BuildAsync()
+    {
+        using var context = new MemoryStream();
+        await using (var tar = new TarWriter(context, leaveOpen: true))
+        {
+            await tar.WriteEntryAsync(Path.Combine(AppContext.BaseDirectory, "testassets", "images", "busybox", "Dockerfile"), "Dockerfile");
+            await tar.WriteEntryAsync(Busybox, "busybox");
+        }
+
+        context.Position = 0;
+        var errors = new List<string>();
+        await Client.Images.BuildImageFromDockerfileAsync(
+            new ImageBuildParameters { Tags = [Image], Dockerfile = "Dockerfile", Remove = true, ForceRemove = true },
+            context,
+            authConfigs: null,
+            headers: null,
+            new Progress<JSONMessage>(m =>
+            {
+                if (m.Error?.Message is { Length: > 0 } error)
+                {
+                    errors.Add(error);
+                }
+            }),
+            CancellationToken.None);
+
+        try
+        {
+            await Client.Images.InspectImageAsync(Image);
+        }
+        catch (DockerImageNotFoundException ex)
+        {
+            throw new InvalidOperationException($"building the test image {Image} failed: {string.Join("; ", errors)}", ex);
+        }
+    }
+
+    /// <summary>Containers (running or not) of the given replicas, whoever started them.</summary>
+    public async Task<IList<ContainerListResponse>> ContainersOfAsync(IEnumerable<string> replicaIds)
+    {
+        var ids = replicaIds.ToHashSet(StringComparer.Ordinal);
+        var all = await Client.Containers.ListContainersAsync(new ContainersListParameters
+        {
+            All = true,
+            Filters = new Dictionary<string, IDictionary<string, bool>>
+            {
+                ["label"] = new Dictionary<string, bool> { [DockerRuntime.ReplicaLabel] = true },
+            },
+        });
+        return [.. all.Where(c => c.Labels.TryGetValue(DockerRuntime.ReplicaLabel, out var id) && ids.Contains(id))];
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await _client.Images.DeleteImageAsync(Image, new ImageDeleteParameters { Force = true });
+        }
+        catch (DockerImageNotFoundException)
+        {
+            // The build failed before tagging it.
+        }
+
+        _client.Dispose();
+    }
+}
