@@ -85,10 +85,9 @@ public sealed partial class NodeConnection(
             await running.CancelAsync();
             await Task.WhenAll(Quiet(writer), Quiet(deltas), Quiet(reader));
 
-            // An agent that stops or restarts resets its call ("the client reset the request
-            // stream"): that is the agent going away, as a clean end is, not an error of ours.
-            if ((callCancelled.IsCancellationRequested || reader.Exception?.InnerException is IOException)
-                && !stopping.IsCancellationRequested && session.CloseStatus is null)
+            // An agent that stops or restarts cancels its call: that is the agent going away, as a
+            // clean end is, not an error of ours. (A reset that shows as an IOException is below.)
+            if (callCancelled.IsCancellationRequested && !stopping.IsCancellationRequested && session.CloseStatus is null)
             {
                 LogStreamEnded(logger, name);
                 return;
