@@ -1,8 +1,8 @@
-using System.Formats.Tar;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 using Orchestrator.NodeAgent.Hosting;
 using Orchestrator.NodeAgent.Runtime.Docker;
+using Orchestrator.TestSupport;
 
 namespace Orchestrator.EndToEnd.Tests;
 
@@ -52,40 +52,7 @@ public sealed class BusyboxImage : IAsyncLifetime
         await BuildAsync();
     }
 
-    private async Task BuildAsync()
-    {
-        using var context = new MemoryStream();
-        await using (var tar = new TarWriter(context, leaveOpen: true))
-        {
-            await tar.WriteEntryAsync(Path.Combine(AppContext.BaseDirectory, "testassets", "images", "busybox", "Dockerfile"), "Dockerfile");
-            await tar.WriteEntryAsync(Busybox, "busybox");
-        }
-
-        context.Position = 0;
-        var errors = new List<string>();
-        await Client.Images.BuildImageFromDockerfileAsync(
-            new ImageBuildParameters { Tags = [Image], Dockerfile = "Dockerfile", Remove = true, ForceRemove = true },
-            context,
-            authConfigs: null,
-            headers: null,
-            new Progress<JSONMessage>(m =>
-            {
-                if (m.Error?.Message is { Length: > 0 } error)
-                {
-                    errors.Add(error);
-                }
-            }),
-            CancellationToken.None);
-
-        try
-        {
-            await Client.Images.InspectImageAsync(Image);
-        }
-        catch (DockerImageNotFoundException ex)
-        {
-            throw new InvalidOperationException($"building the test image {Image} failed: {string.Join("; ", errors)}", ex);
-        }
-    }
+    private Task BuildAsync() => TestImages.BuildBusyboxAsync(Client, Image, Busybox);
 
     /// <summary>Containers (running or not) of the given replicas, whoever started them.</summary>
     public async Task<IList<ContainerListResponse>> ContainersOfAsync(IEnumerable<string> replicaIds)

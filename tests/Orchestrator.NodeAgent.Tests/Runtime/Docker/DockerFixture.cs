@@ -1,7 +1,7 @@
-using System.Formats.Tar;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 using Orchestrator.NodeAgent.Runtime.Docker;
+using Orchestrator.TestSupport;
 
 namespace Orchestrator.NodeAgent.Tests.Runtime.Docker;
 
@@ -55,41 +55,7 @@ public sealed class DockerFixture : IAsyncLifetime
         await BuildImageAsync();
     }
 
-    private async Task BuildImageAsync()
-    {
-        using var context = new MemoryStream();
-        await using (var tar = new TarWriter(context, leaveOpen: true))
-        {
-            var dockerfile = Path.Combine(AppContext.BaseDirectory, "testassets", "images", "busybox", "Dockerfile");
-            await tar.WriteEntryAsync(dockerfile, "Dockerfile");
-            await tar.WriteEntryAsync(Busybox, "busybox");
-        }
-
-        context.Position = 0;
-        var errors = new List<string>();
-        await Client.Images.BuildImageFromDockerfileAsync(
-            new ImageBuildParameters { Tags = [Image], Dockerfile = "Dockerfile", Remove = true, ForceRemove = true },
-            context,
-            authConfigs: null,
-            headers: null,
-            new Progress<JSONMessage>(m =>
-            {
-                if (m.Error?.Message is { Length: > 0 } error)
-                {
-                    errors.Add(error);
-                }
-            }),
-            CancellationToken.None);
-
-        try
-        {
-            await Client.Images.InspectImageAsync(Image);
-        }
-        catch (DockerImageNotFoundException ex)
-        {
-            throw new InvalidOperationException($"building the test image {Image} failed: {string.Join("; ", errors)}", ex);
-        }
-    }
+    private Task BuildImageAsync() => TestImages.BuildBusyboxAsync(Client, Image, Busybox);
 
     public async ValueTask DisposeAsync()
     {
