@@ -115,11 +115,7 @@ public sealed class DevCluster : IAsyncDisposable
         var dockerVersion = options.Runtime == RuntimeMode.Process
             ? null
             : await RuntimeSelection.DockerVersionAsync(DockerRuntimeOptions.DefaultEndpoint(), cancellationToken);
-        if (options.Runtime == RuntimeMode.Docker && dockerVersion is null)
-        {
-            throw new InvalidOperationException(
-                $"--runtime docker: no Docker daemon answered at {DockerRuntimeOptions.DefaultEndpoint()}; start dockerd, set DOCKER_HOST, or use --runtime process (or auto)");
-        }
+        RuntimeSelection.EnsureRunnable(options.Runtime, dockerVersion);
 
         var controlPlane = await ControlPlaneApp.BuildAsync(
             new ControlPlaneOptions

@@ -56,6 +56,19 @@ public sealed class RuntimeSelection : IAsyncDisposable
     };
 
     /// <summary>
+    /// Throws <see cref="InvalidOperationException"/>, saying what to do, when <paramref name="mode"/>
+    /// is <c>docker</c> and no daemon answered (<paramref name="dockerVersion"/> is null).
+    /// </summary>
+    public static void EnsureRunnable(RuntimeMode mode, string? dockerVersion)
+    {
+        if (mode == RuntimeMode.Docker && dockerVersion is null)
+        {
+            throw new InvalidOperationException(
+                $"--runtime docker: no Docker daemon answered at {DockerRuntimeOptions.DefaultEndpoint()}; start dockerd, set DOCKER_HOST, or use --runtime process");
+        }
+    }
+
+    /// <summary>
     /// Creates the runtimes for <paramref name="options"/>, given what <see cref="DockerVersionAsync"/>
     /// answered (null: no daemon). Throws <see cref="InvalidOperationException"/> with a message saying
     /// what to do when <c>--runtime docker</c> has no daemon or the process runtime cannot run here.
@@ -65,14 +78,10 @@ public sealed class RuntimeSelection : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(loggerFactory);
         var endpoint = DockerRuntimeOptions.DefaultEndpoint();
+        EnsureRunnable(options.Runtime, dockerVersion);
         if (options.Runtime == RuntimeMode.Process)
         {
             dockerVersion = null;
-        }
-        else if (dockerVersion is null && options.Runtime == RuntimeMode.Docker)
-        {
-            throw new InvalidOperationException(
-                $"--runtime docker: no Docker daemon answered at {endpoint}; start dockerd, set DOCKER_HOST, or use --runtime process");
         }
 
         var runtimes = new List<IContainerRuntime>();

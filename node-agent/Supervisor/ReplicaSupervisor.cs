@@ -32,6 +32,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly HttpClient _probeHttp;
+    private readonly bool _ownsProbeHttp;
     private readonly IProbeExec _hostExec = new HostProcessProbeExec();
     private readonly Channel<Signal> _signals = Channel.CreateUnbounded<Signal>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<ReplicaReport> _reports = Channel.CreateUnbounded<ReplicaReport>(new UnboundedChannelOptions { SingleReader = true });
@@ -63,6 +64,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         _runtimes = [.. runtimes];
         _time = time;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        _ownsProbeHttp = probeHttp is null;
         _probeHttp = probeHttp ?? HttpProbeCheck.CreateSharedClient();
     }
 
@@ -105,18 +107,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
 
         foreach (var runtime in _runtimes)
         {
-            IReadOnlyList<RuntimeReplica> listed;
-            try
-            {
-                listed = await runtime.ListAsync(cancellationToken);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                LogListFailed(_logger, runtime.Name, e.Message);
-                continue;
-            }
-
-            foreach (var found in listed)
+            foreach (var found in await TryListAsync(runtime, cancellationToken) ?? [])
             {
                 Adopt(runtime, found);
             }
@@ -164,6 +155,10 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
     {
         await StopAsync(CancellationToken.None);
         _stopping.Dispose();
+        if (_ownsProbeHttp)
+        {
+            _probeHttp.Dispose();
+        }
     }
 
     private async Task StopEverythingAsync(CancellationToken cancellationToken)
@@ -172,18 +167,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         var stops = new List<Task>();
         foreach (var runtime in _runtimes)
         {
-            IReadOnlyList<RuntimeReplica> listed;
-            try
-            {
-                listed = await runtime.ListAsync(cancellationToken);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                LogListFailed(_logger, runtime.Name, e.Message);
-                continue;
-            }
-
-            foreach (var found in listed.Where(IsOurs))
+            foreach (var found in (await TryListAsync(runtime, cancellationToken) ?? []).Where(IsOurs))
             {
                 var grace = graces.TryGetValue(found.ReplicaId, out var g) ? g : TimeSpan.FromSeconds(10);
                 stops.Add(StopAndRemoveAsync(runtime, found.ReplicaId, grace, cancellationToken));
@@ -191,6 +175,20 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         }
 
         await Task.WhenAll(stops);
+    }
+
+    /// <summary>What <paramref name="runtime"/> holds, or null (logged) when it cannot say.</summary>
+    private async Task<IReadOnlyList<RuntimeReplica>?> TryListAsync(IContainerRuntime runtime, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await runtime.ListAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogListFailed(_logger, runtime.Name, e.Message);
+            return null;
+        }
     }
 
     private async Task StopAndRemoveAsync(IContainerRuntime runtime, string replicaId, TimeSpan grace, CancellationToken cancellationToken)
@@ -395,7 +393,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
                 // The run may end before its start call returns; matched against the handle then.
                 replica.EarlyExits.Add(e);
                 break;
-            case RunState.Running when SameRun(replica, e):
+            case RunState.Running when SameRun(e, replica.RuntimeId):
                 LogExited(_logger, replica.Id, e.ExitCode, e.Reason);
                 Ended(replica, e.ExitCode, e.Reason, e.Time);
                 break;
@@ -405,8 +403,9 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         }
     }
 
-    private static bool SameRun(SupervisedReplica replica, RuntimeEvent e) =>
-        string.IsNullOrEmpty(e.RuntimeId) || string.IsNullOrEmpty(replica.RuntimeId) || string.Equals(e.RuntimeId, replica.RuntimeId, StringComparison.Ordinal);
+    /// <summary>Whether <paramref name="e"/> is about the run <paramref name="runtimeId"/> (an unnamed event or run matches any).</summary>
+    private static bool SameRun(RuntimeEvent e, string? runtimeId) =>
+        string.IsNullOrEmpty(e.RuntimeId) || string.IsNullOrEmpty(runtimeId) || string.Equals(e.RuntimeId, runtimeId, StringComparison.Ordinal);
 
     private void OnStarted(StartedSignal started)
     {
@@ -416,7 +415,6 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         }
 
         var now = _time.GetUtcNow();
-        replica.EarlyExits.RemoveAll(e => !SameRunId(e, started.Handle?.RuntimeId));
         if (started.Error is not null || started.Handle is null)
         {
             var (reason, message) = started.Error switch
@@ -433,6 +431,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
             return;
         }
 
+        replica.EarlyExits.RemoveAll(e => !SameRun(e, started.Handle.RuntimeId));
         replica.State = RunState.Running;
         replica.RuntimeId = started.Handle.RuntimeId;
         replica.RunGeneration = replica.Launch?.Generation ?? replica.RunGeneration;
@@ -450,9 +449,6 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
             Ended(replica, exit.ExitCode, exit.Reason, exit.Time);
         }
     }
-
-    private static bool SameRunId(RuntimeEvent e, string? runtimeId) =>
-        string.IsNullOrEmpty(e.RuntimeId) || string.Equals(e.RuntimeId, runtimeId, StringComparison.Ordinal);
 
     private void OnStopped(StoppedSignal stopped)
     {
@@ -524,7 +520,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
             }
             else
             {
-                SetPhase(replica, Phase.Running, "NotReady", t.Message, t.Time);
+                SetPhase(replica, Phase.Running, Reasons.NotReady, t.Message, t.Time);
             }
         }
     }
@@ -558,15 +554,15 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         switch (intent)
         {
             case StopIntent.Unhealthy:
-                endReason = "Unhealthy";
+                endReason = Reasons.Unhealthy;
                 endMessage = replica.UnhealthyMessage;
                 break;
             case StopIntent.Stop or StopIntent.Remove:
-                endReason = "Stopped";
+                endReason = Reasons.Stopped;
                 endMessage = "stopped as the control plane asked" + (exitCode is { } c ? string.Create(CultureInfo.InvariantCulture, $" (exit code {c})") : "");
                 break;
             case StopIntent.Fenced:
-                endReason = "Reassigned";
+                endReason = Reasons.Reassigned;
                 endMessage = "stopped: the replica was assigned again with a newer generation";
                 break;
             default:
@@ -653,12 +649,10 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
                 }
                 else if (!replica.Terminal)
                 {
-                    replica.Terminal = true;
-                    replica.NextRetryAt = null;
-                    replica.NeedsDecision = false;
+                    NoMoreRestarts(replica);
                     if (replica.State == RunState.Idle)
                     {
-                        SetPhase(replica, Phase.Succeeded, "Stopped", "stopped before it started, as the control plane asked", now);
+                        SetPhase(replica, Phase.Succeeded, Reasons.Stopped, "stopped before it started, as the control plane asked", now);
                     }
                 }
 
@@ -672,9 +666,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
                 else if (replica.State != RunState.Running)
                 {
                     // A retiring replica that ended is not started again.
-                    replica.Terminal = true;
-                    replica.NextRetryAt = null;
-                    replica.NeedsDecision = false;
+                    NoMoreRestarts(replica);
                 }
 
                 return;
@@ -721,6 +713,13 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         }
     }
 
+    private static void NoMoreRestarts(SupervisedReplica replica)
+    {
+        replica.Terminal = true;
+        replica.NextRetryAt = null;
+        replica.NeedsDecision = false;
+    }
+
     /// <summary>Applies the restart policy to a run that ended: restart now, later (backoff), or never.</summary>
     private void Decide(SupervisedReplica replica, DateTimeOffset now)
     {
@@ -733,7 +732,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         }
 
         var failed = replica.Phase == Phase.Failed;
-        var fenced = replica.LastEndReason == "Reassigned";
+        var fenced = replica.LastEndReason == Reasons.Reassigned;
         var restart = fenced || policy switch
         {
             RestartPolicy.Always => true,
@@ -742,8 +741,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         };
         if (!restart)
         {
-            replica.Terminal = true;
-            replica.NextRetryAt = null;
+            NoMoreRestarts(replica);
             return;
         }
 
@@ -753,7 +751,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         {
             var reason = replica.LastEndReason is ExitReasons.ImageNotFound or ExitReasons.CommandNotFound or ExitReasons.StartFailed
                 ? replica.LastEndReason
-                : "CrashLoopBackOff";
+                : Reasons.CrashLoopBackOff;
             SetPhase(
                 replica,
                 Phase.Failed,
@@ -928,18 +926,22 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         var id = replica.Id;
         void OnTransition(ProbeTransition t) => _signals.Writer.TryWrite(new ProbeSignal(id, runId, t));
 
+        ProbeRunner StartProbe(ProbeKind kind, Probe probe)
+        {
+            var check = ProbeChecks.Create(probe, launch, _options.NodeAddress, _probeHttp, exec);
+            var runner = new ProbeRunner(kind, check, ProbeSettings.FromProto(probe), _time, OnTransition);
+            runner.Start();
+            return runner;
+        }
+
         if (health?.Liveness is { } liveness)
         {
-            var check = ProbeChecks.Create(liveness, launch, _options.NodeAddress, _probeHttp, exec);
-            replica.Liveness = new ProbeRunner(ProbeKind.Liveness, check, ProbeSettings.FromProto(liveness), _time, OnTransition);
-            replica.Liveness.Start();
+            replica.Liveness = StartProbe(ProbeKind.Liveness, liveness);
         }
 
         if (health?.Readiness is { } readiness)
         {
-            var check = ProbeChecks.Create(readiness, launch, _options.NodeAddress, _probeHttp, exec);
-            replica.Readiness = new ProbeRunner(ProbeKind.Readiness, check, ProbeSettings.FromProto(readiness), _time, OnTransition);
-            replica.Readiness.Start();
+            replica.Readiness = StartProbe(ProbeKind.Readiness, readiness);
         }
         else if (replica.Phase == Phase.Running)
         {
@@ -978,14 +980,9 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         {
             Track(async () =>
             {
-                try
+                if (await TryListAsync(runtime, _stopping.Token) is { } listed)
                 {
-                    var listed = await runtime.ListAsync(_stopping.Token);
                     _signals.Writer.TryWrite(new ListedSignal(runtime, listed, running));
-                }
-                catch (Exception e) when (e is not OperationCanceledException)
-                {
-                    LogListFailed(_logger, runtime.Name, e.Message);
                 }
             });
         }
@@ -1103,6 +1100,16 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         var due = next.Value - now;
         _wakeTimer ??= _time.CreateTimer(_ => _signals.Writer.TryWrite(new WakeSignal()), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _wakeTimer.Change(due > TimeSpan.Zero ? due : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>The reasons the supervisor itself gives (the runtimes' are <see cref="ExitReasons"/>).</summary>
+    private static class Reasons
+    {
+        public const string Unhealthy = "Unhealthy";
+        public const string Stopped = "Stopped";
+        public const string Reassigned = "Reassigned";
+        public const string CrashLoopBackOff = "CrashLoopBackOff";
+        public const string NotReady = "NotReady";
     }
 
     private abstract record Signal;

@@ -32,10 +32,7 @@ public sealed class ReplicaSupervisorTests
     [Fact]
     public async Task A_crashed_replica_is_restarted_at_once_on_its_exit_event_and_its_restart_count_rises()
     {
-        await using var h = new SupervisorHarness();
-        await h.StartAsync();
-        h.Assign(SupervisorHarness.Replica("web-1"));
-        await h.WaitForPhaseAsync("web-1", Phase.Ready);
+        await using var h = await SupervisorHarness.WithReadyAsync(SupervisorHarness.Replica("web-1"));
 
         h.Runtime.Crash("web-1", 3);
 
@@ -49,10 +46,7 @@ public sealed class ReplicaSupervisorTests
     [Fact]
     public async Task A_replica_that_keeps_crashing_backs_off_exponentially_and_says_CrashLoopBackOff_with_the_next_retry()
     {
-        await using var h = new SupervisorHarness();
-        await h.StartAsync();
-        h.Assign(SupervisorHarness.Replica("web-1"));
-        await h.WaitForPhaseAsync("web-1", Phase.Ready);
+        await using var h = await SupervisorHarness.WithReadyAsync(SupervisorHarness.Replica("web-1"));
 
         h.Runtime.Crash("web-1", 1);
         await h.WaitForAsync("web-1", s => s.Phase == Phase.Ready && s.Restarts == 1, "restarted once");
@@ -87,10 +81,7 @@ public sealed class ReplicaSupervisorTests
         Assert.Equal(TimeSpan.FromSeconds(30), backoff.DelayFor(9));
         Assert.Equal(TimeSpan.FromSeconds(30), backoff.DelayFor(500));
 
-        await using var h = new SupervisorHarness();
-        await h.StartAsync();
-        h.Assign(SupervisorHarness.Replica("web-1"));
-        await h.WaitForPhaseAsync("web-1", Phase.Ready);
+        await using var h = await SupervisorHarness.WithReadyAsync(SupervisorHarness.Replica("web-1"));
         h.Runtime.Crash("web-1", 1);
         await h.WaitForAsync("web-1", s => s.Phase == Phase.Ready && s.Restarts == 1, "restarted once");
 
@@ -109,10 +100,7 @@ public sealed class ReplicaSupervisorTests
     [InlineData(RestartPolicy.Always, 0, Phase.Succeeded, true)]
     public async Task The_restart_policy_decides_whether_an_ended_replica_runs_again(RestartPolicy policy, int exitCode, Phase endPhase, bool restarts)
     {
-        await using var h = new SupervisorHarness();
-        await h.StartAsync();
-        h.Assign(SupervisorHarness.Replica("job-1", t => t.Restart = policy));
-        await h.WaitForPhaseAsync("job-1", Phase.Ready);
+        await using var h = await SupervisorHarness.WithReadyAsync(SupervisorHarness.Replica("job-1", t => t.Restart = policy));
 
         h.Runtime.Crash("job-1", exitCode);
 
@@ -138,11 +126,7 @@ public sealed class ReplicaSupervisorTests
     [Fact]
     public async Task A_replica_no_longer_assigned_is_stopped_with_its_grace_then_removed_and_forgotten()
     {
-        await using var h = new SupervisorHarness();
-        await h.StartAsync();
-        h.Assign(SupervisorHarness.Replica("web-1"), SupervisorHarness.Replica("web-2"));
-        await h.WaitForPhaseAsync("web-1", Phase.Ready);
-        await h.WaitForPhaseAsync("web-2", Phase.Ready);
+        await using var h = await SupervisorHarness.WithReadyAsync(SupervisorHarness.Replica("web-1"), SupervisorHarness.Replica("web-2"));
 
         h.Assign(SupervisorHarness.Replica("web-2"));
 
@@ -157,10 +141,7 @@ public sealed class ReplicaSupervisorTests
     [Fact]
     public async Task Desired_stop_stops_the_replica_and_reports_it_Succeeded_Stopped_without_restarting_it()
     {
-        await using var h = new SupervisorHarness();
-        await h.StartAsync();
-        h.Assign(SupervisorHarness.Replica("web-1"));
-        await h.WaitForPhaseAsync("web-1", Phase.Ready);
+        await using var h = await SupervisorHarness.WithReadyAsync(SupervisorHarness.Replica("web-1"));
 
         h.Assign(SupervisorHarness.Replica("web-1", desired: DesiredState.Stop));
 
@@ -177,10 +158,7 @@ public sealed class ReplicaSupervisorTests
     [Fact]
     public async Task Desired_drain_keeps_the_replica_running_and_reports_Draining()
     {
-        await using var h = new SupervisorHarness();
-        await h.StartAsync();
-        h.Assign(SupervisorHarness.Replica("web-1"));
-        await h.WaitForPhaseAsync("web-1", Phase.Ready);
+        await using var h = await SupervisorHarness.WithReadyAsync(SupervisorHarness.Replica("web-1"));
 
         h.Assign(SupervisorHarness.Replica("web-1", desired: DesiredState.Drain));
 
@@ -236,10 +214,7 @@ public sealed class ReplicaSupervisorTests
     [Fact]
     public async Task An_exit_without_an_event_is_found_by_the_periodic_resync()
     {
-        await using var h = new SupervisorHarness();
-        await h.StartAsync();
-        h.Assign(SupervisorHarness.Replica("web-1"));
-        await h.WaitForPhaseAsync("web-1", Phase.Ready);
+        await using var h = await SupervisorHarness.WithReadyAsync(SupervisorHarness.Replica("web-1"));
 
         h.Runtime.Crash("web-1", 9, silently: true);
         h.Time.Advance(h.Options.ResyncInterval);
@@ -297,10 +272,7 @@ public sealed class ReplicaSupervisorTests
     [Fact]
     public async Task A_newer_generation_of_a_running_replica_fences_the_old_run_and_starts_a_new_one()
     {
-        await using var h = new SupervisorHarness();
-        await h.StartAsync();
-        h.Assign(SupervisorHarness.Replica("web-1", generation: 1));
-        await h.WaitForPhaseAsync("web-1", Phase.Ready);
+        await using var h = await SupervisorHarness.WithReadyAsync(SupervisorHarness.Replica("web-1", generation: 1));
 
         h.Assign(SupervisorHarness.Replica("web-1", generation: 2));
 

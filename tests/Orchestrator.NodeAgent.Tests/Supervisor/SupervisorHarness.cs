@@ -86,6 +86,20 @@ internal sealed class SupervisorHarness : IAsyncDisposable
 
     public void Assign(params Replica[] replicas) => Supervisor.SetAssignments(replicas);
 
+    /// <summary>A started harness with <paramref name="replicas"/> assigned, once every one of them is Ready.</summary>
+    public static async Task<SupervisorHarness> WithReadyAsync(params Replica[] replicas)
+    {
+        var h = new SupervisorHarness();
+        await h.StartAsync();
+        h.Assign(replicas);
+        foreach (var replica in replicas)
+        {
+            await h.WaitForPhaseAsync(replica.Meta.Name, Phase.Ready);
+        }
+
+        return h;
+    }
+
     /// <summary>Waits for a report of <paramref name="id"/> that matches; returns the latest such report.</summary>
     public async Task<ReplicaStatus> WaitForAsync(string id, Func<ReplicaStatus, bool> match, string what)
     {
