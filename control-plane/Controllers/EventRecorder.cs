@@ -57,6 +57,51 @@ public sealed partial class EventRecorder(IStateStore store, TimeProvider time, 
         return null;
     }
 
+    /// <summary>
+    /// Records many events in as few store transactions as <paramref name="maxOpsPerTxn"/> allows
+    /// (placement records one per binding, thousands a second). Best effort, like <see cref="RecordAsync"/>.
+    /// </summary>
+    public async Task RecordManyAsync(IReadOnlyList<EventDraft> drafts, int maxOpsPerTxn, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(drafts);
+        if (drafts.Count == 0)
+        {
+            return;
+        }
+
+        var now = time.GetUtcNow();
+        var at = Timestamp.FromDateTimeOffset(now);
+        var puts = new List<(string Key, byte[] Value)>(drafts.Count);
+        foreach (var d in drafts)
+        {
+            var id = $"{d.Name}.{now.ToUnixTimeMilliseconds():x}.{RandomSuffix()}";
+            var e = new Event { Id = id, Time = at, Object = new ObjectRef { Kind = d.Kind, Name = d.Name }, Type = d.Type, Reason = d.Reason, Message = d.Message, Source = d.Source };
+            puts.Add((StoreKeys.Event(id), ProtoJson.Encode(e)));
+        }
+
+        foreach (var chunk in puts.Chunk(Math.Max(1, maxOpsPerTxn)))
+        {
+            for (var attempt = 0; attempt < 2; attempt++)
+            {
+                try
+                {
+                    var lease = await LeaseForAsync(now, renew: attempt > 0, cancellationToken);
+                    await store.TxnAsync(new Txn([], [.. chunk.Select(p => TxnOp.Put(p.Key, p.Value, lease))], []), cancellationToken);
+                    break;
+                }
+                catch (LeaseNotFoundException)
+                {
+                    // The minute's lease is gone: grant a new one once.
+                }
+                catch (StateStoreException ex)
+                {
+                    LogEventFailed(logger, drafts[0].Reason, $"{chunk.Length} objects", ex.Message);
+                    return;
+                }
+            }
+        }
+    }
+
     private async Task<long> LeaseForAsync(DateTimeOffset now, bool renew, CancellationToken cancellationToken)
     {
         var bucket = now.ToUnixTimeSeconds() / 60;
@@ -83,3 +128,6 @@ public sealed partial class EventRecorder(IStateStore store, TimeProvider time, 
     [LoggerMessage(EventId = 1310, Level = LogLevel.Warning, Message = "Could not record event {Reason} for {Name}: {Error}")]
     private static partial void LogEventFailed(ILogger logger, string reason, string name, string error);
 }
+
+/// <summary>An event to record: about <see cref="Kind"/>/<see cref="Name"/>, in plain words.</summary>
+public sealed record EventDraft(string Kind, string Name, EventType Type, string Reason, string Message, string Source);

@@ -12,6 +12,8 @@ using Orchestrator.ControlPlane.Controllers;
 using Orchestrator.ControlPlane.Nodes;
 using Orchestrator.ControlPlane.Objects;
 using Orchestrator.ControlPlane.Scheduling;
+using Orchestrator.ControlPlane.Scheduling.Filters;
+using Orchestrator.ControlPlane.Scheduling.Scorers;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.ControlPlane.Telemetry;
 
@@ -59,9 +61,14 @@ public static class ControlPlaneServiceCollectionExtensions
         // Controllers and placement (docs/adr/0013-controllers-work-queue.md); a host may register its own ControllerOptions.
         services.TryAddSingleton(new ControllerOptions());
         services.AddSingleton<EventRecorder>();
-        services.TryAddSingleton<IPlacer, FirstFitPlacer>();
         services.AddHostedService<ServiceController>();
-        services.AddHostedService<PlacementController>();
+
+        // The scheduler (control-plane/Scheduling/README.md); a host may register its own SchedulerOptions.
+        services.TryAddSingleton(new SchedulerOptions());
+        services.TryAddSingleton(sp => new Scheduler(sp.GetServices<IFilter>().Concat(Scheduler.BuiltInFilters()).DistinctBy(f => f.Name), sp.GetServices<IScorer>().Concat(Scheduler.BuiltInScorers()).DistinctBy(s => s.Name), sp.GetRequiredService<SchedulerOptions>()));
+        services.AddSingleton<PlacementLoop>();
+        services.AddHostedService(sp => sp.GetRequiredService<PlacementLoop>());
+        services.AddSingleton<ClusterSnapshotReader>();
 
         services.AddGrpc(o => o.Interceptors.Add<ErrorMappingInterceptor>());
         services.AddGrpcReflection();

@@ -23,6 +23,9 @@ public static class StoreKeys
     public const string NodesPrefix = Root + "nodes/";
     public const string NodeLivenessPrefix = Root + "liveness/nodes/";
 
+    // Placement: one key per node, rewritten by every binding to it; bindings compare-and-swap on its mod revision.
+    public const string AllocationsPrefix = Root + "allocations/";
+
     // Observed status, one prefix per kind.
     public const string StatusPrefix = Root + "status/";
     public const string ServiceStatusPrefix = StatusPrefix + "services/";
@@ -60,6 +63,8 @@ public static class StoreKeys
     public static string NodeStatus(string name) => NodeStatusPrefix + name;
 
     public static string NodeLiveness(string name) => NodeLivenessPrefix + name;
+
+    public static string Allocation(string node) => AllocationsPrefix + node;
 
     public static string Endpoints(string service) => EndpointsPrefix + service;
 

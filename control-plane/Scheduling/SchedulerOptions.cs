@@ -1,0 +1,42 @@
+namespace Orchestrator.ControlPlane.Scheduling;
+
+/// <summary>How ties between equally scored nodes are broken.</summary>
+public enum TieBreak
+{
+    /// <summary>The node whose name sorts first wins: a lab exercise replays exactly.</summary>
+    Name,
+
+    /// <summary>A seeded hash of replica and node picks: still replays exactly for one seed, without piling onto low names.</summary>
+    Random,
+}
+
+/// <summary>Which filters and scorers the scheduler runs, their weights, and how it binds.</summary>
+public sealed class SchedulerOptions
+{
+    /// <summary>Filters in the order they run (by name). A node's explanation names the first one it failed.</summary>
+    public IList<string> Filters { get; init; } = ["node-ready", "driver", "resources", "host-ports", "constraints", "max-per-node"];
+
+    /// <summary>Scorers and their weights (by name); a scorer left out or weighted 0 is off.</summary>
+    public IDictionary<string, double> Scorers { get; init; } = new Dictionary<string, double>(StringComparer.Ordinal)
+    {
+        ["least-allocated"] = 1,
+        ["most-allocated"] = 1,
+        ["balanced"] = 1,
+        ["spread"] = 2,
+        ["topology-spread"] = 2,
+    };
+
+    public TieBreak TieBreak { get; set; } = TieBreak.Name;
+
+    /// <summary>Seed of <see cref="TieBreak.Random"/>.</summary>
+    public int Seed { get; set; }
+
+    /// <summary>How many runner-up nodes an explanation keeps besides the chosen one.</summary>
+    public int Alternatives { get; set; } = 3;
+
+    /// <summary>
+    /// Most compares and most operations in one binding transaction. etcd refuses more than 128
+    /// per transaction by default (<c>--max-txn-ops</c>); raise both together.
+    /// </summary>
+    public int MaxTxnOps { get; set; } = 128;
+}
