@@ -151,6 +151,7 @@ public sealed partial class PlacementLoop(
         {
             while (true)
             {
+                cancel.Token.ThrowIfCancellationRequested();
                 while (changes.Reader.TryRead(out var change))
                 {
                     Apply(state, change);
