@@ -24,6 +24,15 @@ internal sealed record BenchOptions
     /// <summary>Crashes (SIGKILL) measured in the crash-to-running-again scenario.</summary>
     public int Crashes { get; init; } = 100;
 
+    /// <summary>Nodes registered for the scheduler scenario.</summary>
+    public int SchedulerNodes { get; init; } = 5000;
+
+    /// <summary>Waves of pending replicas for the scheduler scenario (50,000 then 100,000 more: 150,000 in all).</summary>
+    public IReadOnlyList<int> SchedulerReplicas { get; init; } = [50_000, 100_000];
+
+    /// <summary>Stores the scheduler scenario runs on.</summary>
+    public IReadOnlyList<string> SchedulerStores { get; init; } = ["etcd", "sqlite"];
+
     public string? Only { get; init; }
 
     public string? MarkdownOut { get; init; }
@@ -37,7 +46,10 @@ internal sealed record BenchOptions
             int NextInt() => int.Parse(Next(), CultureInfo.InvariantCulture);
             options = args[i] switch
             {
-                "--quick" => options with { StoreOps = 200, ApplyOps = 400, Watchers = 100, WatchCommits = 30, AgentReplicas = [1, 10], AgentRounds = 1, Crashes = 20 },
+                "--quick" => options with { StoreOps = 200, ApplyOps = 400, Watchers = 100, WatchCommits = 30, AgentReplicas = [1, 10], AgentRounds = 1, Crashes = 20, SchedulerNodes = 500, SchedulerReplicas = [5000, 10000] },
+                "--scheduler-nodes" => options with { SchedulerNodes = NextInt() },
+                "--scheduler-replicas" => options with { SchedulerReplicas = [.. Next().Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture))] },
+                "--scheduler-stores" => options with { SchedulerStores = [.. Next().Split(',')] },
                 "--store-ops" => options with { StoreOps = NextInt() },
                 "--concurrency" => options with { Concurrency = NextInt() },
                 "--apply-ops" => options with { ApplyOps = NextInt() },
@@ -48,7 +60,7 @@ internal sealed record BenchOptions
                 "--crashes" => options with { Crashes = NextInt() },
                 "--only" => options with { Only = Next() },
                 "--markdown" => options with { MarkdownOut = Next() },
-                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --only store|apply|watch|agent (or agent-start, agent-crash, agent-rss), --markdown FILE"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --only store|apply|watch|agent|scheduler (or agent-start, agent-crash, agent-rss), --markdown FILE"),
             };
         }
 

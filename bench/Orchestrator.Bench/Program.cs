@@ -46,6 +46,17 @@ if (options.Runs("agent") || options.Runs("agent-start") || options.Runs("agent-
     await AgentBench.RunAsync(dir.Path, options, report);
 }
 
+if (options.Runs("scheduler"))
+{
+    foreach (var store in options.SchedulerStores)
+    {
+        // A fresh etcd (or database) per run: the scenario writes hundreds of thousands of keys.
+        await using var schedulerEtcd = store == "etcd" ? await EtcdProcess.StartAsync() : null;
+        var url = store == "etcd" ? $"etcd://{schedulerEtcd!.Endpoint}" : $"sqlite://{dir.File("scheduler.db")}";
+        await SchedulerBench.RunAsync(store, url, options, report);
+    }
+}
+
 var markdown = report.ToMarkdown();
 Console.WriteLine();
 Console.WriteLine(markdown);

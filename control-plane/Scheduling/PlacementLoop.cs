@@ -24,8 +24,8 @@ namespace Orchestrator.ControlPlane.Scheduling;
 /// generation + 1) and status (Scheduled, with its explanation), guarded by both replica keys'
 /// mod revisions and by each node's allocation key (<see cref="StoreKeys.Allocation"/>), which
 /// every binding rewrites. Two schedulers (a deposed leader and its successor) can therefore never
-/// both fill the same room: the second transaction fails, its assumptions are undone, and its
-/// replicas are tried again once the watch has brought the change in.
+/// both fill the same room: the second transaction fails, its assumptions are undone, the keys it
+/// compared are read again, and its replicas are decided again on what the store holds now.
 /// </para>
 /// <para>
 /// A replica nothing fits stays Pending with reason Unschedulable and a message counting the
@@ -163,10 +163,22 @@ public sealed partial class PlacementLoop(
                     request(state.Snapshot);
                 }
 
-                if (state.Queue.Count > 0 && !state.WaitingForChange)
+                if (state.Queue.Count > 0)
                 {
                     await PlaceBatchAsync(state, cancel.Token);
                     continue;
+                }
+
+                if (state.InFlight is not null)
+                {
+                    await FinishCommitAsync(state, cancel.Token);
+                    continue;
+                }
+
+                if (state.Events.Count > 0)
+                {
+                    await state.EventsWrite;
+                    FlushEvents(state, cancel.Token);
                 }
 
                 var next = await Task.WhenAny(changes.Reader.WaitToReadAsync(cancel.Token).AsTask(), _requests.Reader.WaitToReadAsync(cancel.Token).AsTask(), failed);
@@ -176,12 +188,23 @@ public sealed partial class PlacementLoop(
                     throw new StateStoreException("a placement watch ended");
                 }
 
-                state.WaitingForChange = false;
             }
         }
         finally
         {
             await cancel.CancelAsync();
+            foreach (var pending in new[] { state.InFlight?.Commit, state.EventsWrite })
+            {
+                try
+                {
+                    await (pending ?? Task.CompletedTask);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or StateStoreException)
+                {
+                    // Ending anyway: what was not committed stays pending in the store for the next leader.
+                }
+            }
+
             foreach (var pump in pumps)
             {
                 try
@@ -298,7 +321,13 @@ public sealed partial class PlacementLoop(
         }
     }
 
-    /// <summary>Decides as many queued replicas as one transaction can bind, assumes them in the snapshot, and commits.</summary>
+    /// <summary>
+    /// Decides as many queued replicas as one transaction can bind and assumes them in the
+    /// snapshot, then finishes the previous batch's commit and starts this one's: deciding a
+    /// batch overlaps the store round trip of the one before. A batch decided while the one
+    /// before was in flight saw that one's room as taken; if that commit then fails, the later
+    /// batch was only conservative, never overcommitted.
+    /// </summary>
     private async Task PlaceBatchAsync(State state, CancellationToken cancellationToken)
     {
         var batch = new Batch(scheduler.Options.MaxTxnOps);
@@ -349,40 +378,64 @@ public sealed partial class PlacementLoop(
             return;
         }
 
-        var (ifs, thens) = batch.Build(state.Snapshot);
-        var result = await store.TxnAsync(new Txn(ifs, thens, []), cancellationToken);
+        var puts = batch.EncodeReplicas();
+        await FinishCommitAsync(state, cancellationToken);
+        var (ifs, thens) = batch.Complete(state.Snapshot, puts);
+        state.InFlight = (batch, store.TxnAsync(new Txn(ifs, thens, []), cancellationToken));
+    }
+
+    /// <summary>Waits for the batch in flight, if any, and folds its outcome into the snapshot and the queue.</summary>
+    private async Task FinishCommitAsync(State state, CancellationToken cancellationToken)
+    {
+        if (state.InFlight is not var (batch, commit))
+        {
+            return;
+        }
+
+        state.InFlight = null;
+        var result = await commit;
         if (!result.Succeeded)
         {
-            // Someone else wrote one of these keys: undo what was assumed, and try again once the watch brought the change.
+            // Someone else wrote one of these keys: undo what was assumed, read the keys the
+            // transaction compared (the watch may not have brought the change yet), and queue
+            // the replicas again to be decided on what is true now.
             Interlocked.Increment(ref _conflicts);
             foreach (var (replica, _, _) in batch.Bindings)
             {
                 state.Snapshot.RemoveReplica(replica.Id);
             }
 
+            foreach (var key in batch.ComparedKeys())
+            {
+                var current = await store.GetAsync(key, 0, cancellationToken);
+                Apply(state, current.Kv is { } kv
+                    ? new WatchEvent(WatchEventType.Put, kv, null)
+                    : new WatchEvent(WatchEventType.Delete, new KeyValue(key, [], 0, current.Revision, 0, 0), null));
+            }
+
             foreach (var replica in batch.Bindings.Select(b => b.Replica).Concat(batch.Unschedulables.Select(u => u.Replica)))
             {
                 state.Unschedulable.Remove(replica.Id);
-                state.Enqueue(replica);
+                if (state.Replicas.TryGetValue(replica.Id, out var current) && current.IsPending)
+                {
+                    state.Enqueue(current);
+                }
             }
 
-            state.WaitingForChange = true;
             LogConflict(logger, batch.Bindings.Count + batch.Unschedulables.Count);
             return;
         }
 
-        var drafts = new List<EventDraft>(batch.Bindings.Count + batch.Unschedulables.Count);
         foreach (var (replica, decision, _) in batch.Bindings)
         {
             replica.SpecModRevision = result.Revision;
             replica.StatusModRevision = result.Revision;
             replica.Object = State.Compact(replica.Object!, decision.Node!, decision.HostPorts);
             replica.Status = new ReplicaStatus { Phase = Phase.Scheduled };
-            replica.Node = decision.Node;
             state.Snapshot.SetAllocationRevision(decision.Node!, result.Revision);
             var ports = decision.HostPorts.Count == 0 ? "" : " with host ports " + string.Join(", ", decision.HostPorts.Select(p => $"{p.Key} {p.Value}"));
             var message = decision.Explanation.Message.Replace("Scheduled on ", $"Scheduled {replica.Id} on ", StringComparison.Ordinal) + ports;
-            drafts.Add(new EventDraft("replica", replica.Id, EventType.Normal, "Scheduled", message, Source));
+            state.Events.Add(new EventDraft("replica", replica.Id, EventType.Normal, "Scheduled", message, Source));
             LogScheduled(logger, replica.Id, decision.Node!);
         }
 
@@ -390,12 +443,25 @@ public sealed partial class PlacementLoop(
         {
             replica.StatusModRevision = result.Revision;
             replica.Status = status;
-            drafts.Add(new EventDraft("replica", replica.Id, EventType.Warning, "FailedScheduling", $"Cannot schedule {replica.Id}: {decision.Explanation.Message}", Source));
+            state.Events.Add(new EventDraft("replica", replica.Id, EventType.Warning, "FailedScheduling", $"Cannot schedule {replica.Id}: {decision.Explanation.Message}", Source));
             LogUnschedulable(logger, replica.Id, decision.Explanation.Message);
         }
 
         Interlocked.Add(ref _placed, batch.Bindings.Count);
-        await events.RecordManyAsync(drafts, scheduler.Options.MaxTxnOps, cancellationToken);
+        FlushEvents(state, cancellationToken);
+    }
+
+    /// <summary>Starts writing the events gathered so far unless a write is still running (the next flush takes them): events never hold up a binding.</summary>
+    private void FlushEvents(State state, CancellationToken cancellationToken)
+    {
+        if (state.Events.Count == 0 || !state.EventsWrite.IsCompleted)
+        {
+            return;
+        }
+
+        var drafts = state.Events.ToList();
+        state.Events.Clear();
+        state.EventsWrite = events.RecordManyAsync(drafts, scheduler.Options.MaxTxnOps, cancellationToken);
     }
 
     private static bool TryDecode<T>(KeyValue kv, out T value)
@@ -425,7 +491,7 @@ public sealed partial class PlacementLoop(
     [LoggerMessage(EventId = 1333, Level = LogLevel.Warning, Message = "Placement restarts after a store failure: {Error}")]
     private static partial void LogRestart(ILogger logger, string error);
 
-    [LoggerMessage(EventId = 1334, Level = LogLevel.Debug, Message = "A binding transaction of {Count} replicas lost a compare-and-swap; retrying after the next change")]
+    [LoggerMessage(EventId = 1334, Level = LogLevel.Debug, Message = "A binding transaction of {Count} replicas lost a compare-and-swap; deciding them again on what the store holds now")]
     private static partial void LogConflict(ILogger logger, int count);
 
     /// <summary>One replica as the loop tracks it: the full object only while it waits for a node.</summary>
@@ -485,8 +551,13 @@ public sealed partial class PlacementLoop(
         /// <summary>Pending replicas nothing fit, waiting for room to grow.</summary>
         public HashSet<string> Unschedulable { get; } = new(StringComparer.Ordinal);
 
-        /// <summary>Set after a lost compare-and-swap: place nothing until the next change arrives.</summary>
-        public bool WaitingForChange { get; set; }
+        /// <summary>The batch whose transaction is in flight.</summary>
+        public (Batch Batch, Task<TxnResult> Commit)? InFlight { get; set; }
+
+        /// <summary>Events of committed batches not yet handed to a write.</summary>
+        public List<EventDraft> Events { get; } = [];
+
+        public Task EventsWrite { get; set; } = Task.CompletedTask;
 
         public TrackedReplica Replica(string id)
         {
@@ -645,9 +716,9 @@ public sealed partial class PlacementLoop(
             _puts++;
         }
 
-        public (List<Compare> Ifs, List<TxnOp> Thens) Build(ClusterSnapshot snapshot)
+        /// <summary>The replica writes of the batch (no revision needed yet, so they are encoded before the previous commit is awaited).</summary>
+        public List<TxnOp> EncodeReplicas()
         {
-            var ifs = new List<Compare>(_compares);
             var thens = new List<TxnOp>(_puts);
             foreach (var (replica, decision, at) in Bindings)
             {
@@ -672,11 +743,37 @@ public sealed partial class PlacementLoop(
                 status.Message = decision.Explanation.Message;
                 status.LastTransitionAt = timestamp;
                 status.Placement = decision.Explanation;
-
-                ifs.Add(Compare.ModRevision(StoreKeys.Replica(replica.Id), replica.SpecModRevision));
-                ifs.Add(Compare.ModRevision(StoreKeys.ReplicaStatus(replica.Id), replica.StatusModRevision));
                 thens.Add(TxnOp.Put(StoreKeys.Replica(replica.Id), ProtoJson.Encode(spec)));
                 thens.Add(TxnOp.Put(StoreKeys.ReplicaStatus(replica.Id), ProtoJson.Encode(status)));
+            }
+
+            foreach (var (replica, _, status) in Unschedulables)
+            {
+                thens.Add(TxnOp.Put(StoreKeys.ReplicaStatus(replica.Id), ProtoJson.Encode(status)));
+            }
+
+            return thens;
+        }
+
+        /// <summary>Every key the transaction compares.</summary>
+        public IEnumerable<string> ComparedKeys() =>
+            Bindings.SelectMany(b => new[] { StoreKeys.Replica(b.Replica.Id), StoreKeys.ReplicaStatus(b.Replica.Id) })
+                .Concat(Unschedulables.Select(u => StoreKeys.ReplicaStatus(u.Replica.Id)))
+                .Concat(_nodes.Select(StoreKeys.Allocation));
+
+        /// <summary>The transaction: compares on every replica key and touched node's allocation key at the revisions known now, and the allocation writes.</summary>
+        public (List<Compare> Ifs, List<TxnOp> Thens) Complete(ClusterSnapshot snapshot, List<TxnOp> thens)
+        {
+            var ifs = new List<Compare>(_compares);
+            foreach (var (replica, _, _) in Bindings)
+            {
+                ifs.Add(Compare.ModRevision(StoreKeys.Replica(replica.Id), replica.SpecModRevision));
+                ifs.Add(Compare.ModRevision(StoreKeys.ReplicaStatus(replica.Id), replica.StatusModRevision));
+            }
+
+            foreach (var (replica, _, _) in Unschedulables)
+            {
+                ifs.Add(Compare.ModRevision(StoreKeys.ReplicaStatus(replica.Id), replica.StatusModRevision));
             }
 
             foreach (var node in _nodes)
@@ -684,12 +781,6 @@ public sealed partial class PlacementLoop(
                 var last = Bindings.Last(b => b.Decision.Node == node);
                 ifs.Add(Compare.ModRevision(StoreKeys.Allocation(node), snapshot.Node(node)?.AllocationRevision ?? 0));
                 thens.Add(TxnOp.Put(StoreKeys.Allocation(node), Encoding.UTF8.GetBytes($"{{\"lastBinding\":\"{last.Replica.Id}\",\"at\":\"{last.At.UtcDateTime:O}\"}}")));
-            }
-
-            foreach (var (replica, _, status) in Unschedulables)
-            {
-                ifs.Add(Compare.ModRevision(StoreKeys.ReplicaStatus(replica.Id), replica.StatusModRevision));
-                thens.Add(TxnOp.Put(StoreKeys.ReplicaStatus(replica.Id), ProtoJson.Encode(status)));
             }
 
             return (ifs, thens);
