@@ -62,6 +62,7 @@ internal static class SchedulerBench
         {
             decisions = new Latency();
             var start = Stopwatch.GetTimestamp();
+            var before = Split(loop.Stats);
             var target = written + waves[wave];
             if (wave == 0)
             {
@@ -81,10 +82,13 @@ internal static class SchedulerBench
             }
 
             var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            var after = Split(loop.Stats);
+            var split = string.Join(", ", after.Zip(before).Select(p => $"{p.First.Name} {p.First.Seconds - p.Second.Seconds:F1} s"));
+            Console.WriteLine($"    loop time: {split} (of {seconds:F1} s)");
             total += waves[wave];
             var rate = waves[wave] / seconds;
             var how = wave == 0 ? "written, then listed by a starting loop" : "written while the loop runs (watch)";
-            report.Add(new Row($"schedule {waves[wave]:N0} on {options.SchedulerNodes:N0} nodes, {store}", "PlacementLoop", rate, decisions.P50, decisions.P99, "raw store txns (no decision)", rate / baseline, $"{how}; {seconds:F1} s; p50/p99 = one decision; {loop.Conflicts} conflicts"));
+            report.Add(new Row($"schedule {waves[wave]:N0} on {options.SchedulerNodes:N0} nodes, {store}", "PlacementLoop", rate, decisions.P50, decisions.P99, "raw store txns (no decision)", rate / baseline, $"{how}; {seconds:F1} s ({split}); p50/p99 = one decision; {loop.Conflicts} conflicts"));
             await state.CompactAsync(await state.GetRevisionAsync());
         }
 
@@ -96,6 +100,15 @@ internal static class SchedulerBench
         report.Add(new ValueRow($"scheduler memory, {total:N0} replicas on {options.SchedulerNodes:N0} nodes, {store}", "managed heap after GC", heap, "MiB", "", null, $"process RSS {self.WorkingSet64 / (double)Mi:F0} MiB (bench process: store client and loop)"));
         await loop.StopAsync(CancellationToken.None);
     }
+
+    private static (string Name, double Seconds)[] Split(PlacementStats stats) =>
+    [
+        ("listing", stats.ListingTime.TotalSeconds),
+        ("applying watched changes", stats.ApplyingTime.TotalSeconds),
+        ("deciding", stats.DecidingTime.TotalSeconds),
+        ("encoding bindings", stats.EncodingTime.TotalSeconds),
+        ("waiting for the store", stats.WaitingForStoreTime.TotalSeconds),
+    ];
 
     private static async Task WriteNodesAsync(IStateStore store, int count, int maxOps)
     {

@@ -48,6 +48,7 @@ public sealed partial class PlacementLoop(
         [StoreKeys.NodesPrefix, StoreKeys.NodeStatusPrefix, StoreKeys.AllocationsPrefix, StoreKeys.ReplicasPrefix, StoreKeys.ReplicaStatusPrefix];
 
     private readonly Channel<Func<ClusterSnapshot, bool>> _requests = Channel.CreateUnbounded<Func<ClusterSnapshot, bool>>();
+    private readonly PlacementStats _stats = new();
     private State? _state;
     private long _placed;
     private long _conflicts;
@@ -57,6 +58,9 @@ public sealed partial class PlacementLoop(
 
     /// <summary>Binding transactions that lost a compare-and-swap and were retried.</summary>
     public long Conflicts => Interlocked.Read(ref _conflicts);
+
+    /// <summary>Where the loop's time went since it started (the benchmark reports it).</summary>
+    public PlacementStats Stats => _stats;
 
     /// <summary>Whether the loop runs here and has its snapshot (this control plane leads and has listed the cluster).</summary>
     public bool HasSnapshot => Volatile.Read(ref _state) is not null;
@@ -141,7 +145,9 @@ public sealed partial class PlacementLoop(
     {
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         var state = new State();
+        var listing = Stopwatch.GetTimestamp();
         var revision = await ListAsync(state, cancel.Token);
+        PlacementStats.Add(ref _stats.Listing, listing);
         var changes = Channel.CreateUnbounded<WatchEvent>(new UnboundedChannelOptions { SingleReader = true });
         var pumps = WatchedPrefixes.Select(p => PumpAsync(p, revision + 1, changes.Writer, cancel.Token)).ToList();
         var failed = Task.WhenAny(pumps);
@@ -152,10 +158,13 @@ public sealed partial class PlacementLoop(
             while (true)
             {
                 cancel.Token.ThrowIfCancellationRequested();
+                var applying = Stopwatch.GetTimestamp();
                 while (changes.Reader.TryRead(out var change))
                 {
                     Apply(state, change);
                 }
+
+                PlacementStats.Add(ref _stats.Applying, applying);
 
                 state.RequeueIfRoomGrew();
                 while (_requests.Reader.TryRead(out var request))
@@ -348,6 +357,7 @@ public sealed partial class PlacementLoop(
             if (!failures.TryGetValue(sameTemplate, out var decision) || failuresAtRoom != state.Snapshot.RoomVersion)
             {
                 decision = scheduler.Place(new PlacementRequest(id, spec.Owner, spec.Template), state.Snapshot, now);
+                PlacementStats.Add(ref _stats.Deciding, started);
                 if (!decision.Placed && spec.Owner is not null)
                 {
                     // Until room grows, every replica of the same owner and revision gets the same answer.
@@ -378,7 +388,9 @@ public sealed partial class PlacementLoop(
             return;
         }
 
+        var encoding = Stopwatch.GetTimestamp();
         var puts = batch.EncodeReplicas();
+        PlacementStats.Add(ref _stats.Encoding, encoding);
         await FinishCommitAsync(state, cancellationToken);
         var (ifs, thens) = batch.Complete(state.Snapshot, puts);
         state.InFlight = (batch, store.TxnAsync(new Txn(ifs, thens, []), cancellationToken));
@@ -393,7 +405,9 @@ public sealed partial class PlacementLoop(
         }
 
         state.InFlight = null;
+        var waiting = Stopwatch.GetTimestamp();
         var result = await commit;
+        PlacementStats.Add(ref _stats.WaitingForStore, waiting);
         if (!result.Succeeded)
         {
             // Someone else wrote one of these keys: undo what was assumed, read the keys the
@@ -786,4 +800,31 @@ public sealed partial class PlacementLoop(
             return (ifs, thens);
         }
     }
+}
+
+/// <summary>
+/// Where the placement loop spent its time, cumulative: listing the cluster, folding watched
+/// changes in, deciding, encoding bindings, and waiting for the store to commit them.
+/// </summary>
+public sealed class PlacementStats
+{
+    internal long Listing;
+    internal long Applying;
+    internal long Deciding;
+    internal long Encoding;
+    internal long WaitingForStore;
+
+    public TimeSpan ListingTime => Ticks(Listing);
+
+    public TimeSpan ApplyingTime => Ticks(Applying);
+
+    public TimeSpan DecidingTime => Ticks(Deciding);
+
+    public TimeSpan EncodingTime => Ticks(Encoding);
+
+    public TimeSpan WaitingForStoreTime => Ticks(WaitingForStore);
+
+    internal static void Add(ref long field, long started) => Interlocked.Add(ref field, Stopwatch.GetTimestamp() - started);
+
+    private static TimeSpan Ticks(long stopwatchTicks) => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref stopwatchTicks));
 }
