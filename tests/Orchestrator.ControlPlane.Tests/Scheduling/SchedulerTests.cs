@@ -154,10 +154,20 @@ public sealed class SchedulerTests
     [Fact]
     public void An_unknown_filter_name_is_refused_with_the_known_names()
     {
-        var error = Assert.Throws<ArgumentException>(() => Scheduler.CreateDefault(new SchedulerOptions { Filters = ["node-ready", "gpu"] }));
+        var error = Assert.Throws<ArgumentException>(() => Scheduler.CreateDefault(new SchedulerOptions { Filters = ["node-ready", "host-ports", "gpu"] }));
 
         Assert.Equal("options", error.ParamName);
         Assert.StartsWith("scheduler filter \"gpu\" is not known; the filters are constraints, driver, host-ports, max-per-node, node-ready, resources", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Options_that_leave_out_the_host_port_filter_are_refused()
+    {
+        // Without it, a node with no port left could be chosen for a replica that declares one.
+        var error = Assert.Throws<ArgumentException>(() => Scheduler.CreateDefault(new SchedulerOptions { Filters = ["node-ready", "resources"] }));
+
+        Assert.Equal("options", error.ParamName);
+        Assert.StartsWith("scheduler filter \"host-ports\" cannot be left out: every declared port needs a free host port of the node's range", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -216,13 +226,13 @@ public sealed class SchedulerTests
         var snapshot = Snapshot(Node("node-1", memory: "1Gi", cordoned: true));
         var request = Request(memory: "2Gi");
 
-        var resourcesFirst = Scheduler.CreateDefault(new SchedulerOptions { Filters = ["resources", "node-ready"] });
+        var resourcesFirst = Scheduler.CreateDefault(new SchedulerOptions { Filters = ["resources", "node-ready", "host-ports"] });
         Assert.Equal("insufficient memory", Assert.Single(resourcesFirst.Place(request, snapshot, Now).Explanation.Rejected).Rule);
 
-        var readyFirst = Scheduler.CreateDefault(new SchedulerOptions { Filters = ["node-ready", "resources"] });
+        var readyFirst = Scheduler.CreateDefault(new SchedulerOptions { Filters = ["node-ready", "resources", "host-ports"] });
         Assert.Equal("cordoned", Assert.Single(readyFirst.Place(request, snapshot, Now).Explanation.Rejected).Rule);
 
-        var noReadiness = Scheduler.CreateDefault(new SchedulerOptions { Filters = ["driver"] });
+        var noReadiness = Scheduler.CreateDefault(new SchedulerOptions { Filters = ["driver", "host-ports"] });
         Assert.Equal("node-1", noReadiness.Place(request, snapshot, Now).Node);
     }
 
