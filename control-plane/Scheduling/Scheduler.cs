@@ -204,7 +204,8 @@ public sealed class Scheduler
         var terms = score.Terms
             .Select(t => (t.Scorer, Share: weights > 0 ? t.Score * t.Weight / weights : 0))
             .OrderByDescending(t => t.Share)
-            .Select(t => $"{t.Scorer} {Format(t.Share)}");
+            .Select(t => $"{t.Scorer} {Format(t.Share)}")
+            .DefaultIfEmpty("no scorer applies");
         var text = string.Create(
             CultureInfo.InvariantCulture,
             $"Scheduled on {chosen.Name}: {explanation.NodesFeasible} of {explanation.NodesTotal} nodes fit; scored {Format(score.Total)} ({string.Join(", ", terms)}); {Quantity.FormatCpu(chosen.CpuFree - request.CpuMillis)} cpu, {Quantity.FormatMemoryRounded(chosen.MemoryFree - request.MemoryBytes)} memory free after placing");

@@ -221,6 +221,18 @@ public sealed class SchedulerTests
     }
 
     [Fact]
+    public void A_placement_no_scorer_has_a_say_in_says_so()
+    {
+        // Only binpack's scorer is weighted, and the request spreads.
+        var options = new SchedulerOptions { Scorers = new Dictionary<string, double> { ["most-allocated"] = 1 } };
+
+        var decision = Scheduler.CreateDefault(options).Place(Request(), Snapshot(Node("node-1")), Now);
+
+        Assert.Empty(decision.Explanation.Chosen.Terms);
+        Assert.Equal("Scheduled on node-1: 1 of 1 nodes fit; scored 0 (no scorer applies); 3750m cpu, 8064Mi memory free after placing", decision.Explanation.Message);
+    }
+
+    [Fact]
     public void Filters_run_in_the_order_the_options_list_them_and_only_those()
     {
         var snapshot = Snapshot(Node("node-1", memory: "1Gi", cordoned: true));
