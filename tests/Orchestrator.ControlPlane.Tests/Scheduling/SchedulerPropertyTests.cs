@@ -36,9 +36,8 @@ public sealed class SchedulerPropertyTests
         var scheduler = Scheduler.CreateDefault(world.Options);
         var filters = Scheduler.BuiltInFilters().Where(f => world.Options.Filters.Contains(f.Name)).ToList();
 
-        for (var i = 0; i < world.ToPlace.Count; i++)
+        foreach (var request in world.ToPlace)
         {
-            var request = world.ToPlace[i];
             var context = new PlacementContext(request, world.Snapshot);
             var feasible = world.Snapshot.Nodes.Where(n => filters.All(f => f.Filter(context, n) is null)).Select(n => n.Name).ToList();
 
@@ -81,6 +80,17 @@ public sealed class SchedulerPropertyTests
                 var verdict = verdicts.Single(v => v.Node == chosen);
                 Assert.Equal(decision.Explanation.Chosen, verdict.Score);
                 Assert.All(verdicts.Where(v => v.Fits), v => Assert.True(v.Score!.Total <= verdict.Score!.Total, $"{v.Node} scored {v.Score.Total} above the chosen {chosen} with {verdict.Score.Total}"));
+
+                // The alternatives are the runners-up: as many as the options keep, each scored as in the table, none beaten by a node left out.
+                var alternatives = decision.Explanation.Alternatives;
+                Assert.Equal(Math.Min(world.Options.Alternatives, decision.Explanation.NodesFeasible - 1), alternatives.Count);
+                Assert.All(alternatives, a => Assert.Equal(a, verdicts.Single(v => v.Node == a.Node).Score));
+                if (alternatives.Count > 0)
+                {
+                    var last = alternatives[^1];
+                    var leftOut = verdicts.Where(v => v.Fits && v.Node != chosen && alternatives.All(a => a.Node != v.Node));
+                    Assert.All(leftOut, v => Assert.True(v.Score!.Total <= last.Total, $"{v.Node} scored {v.Score.Total}, above the last alternative {last.Node} with {last.Total}"));
+                }
                 world.Snapshot.Bind(request, decision);
             }
         }
