@@ -47,6 +47,12 @@ public sealed class Scheduler
         var knownScorers = scorers.ToDictionary(s => s.Name, StringComparer.Ordinal);
         _filters = [.. options.Filters.Select(name => knownFilters.TryGetValue(name, out var f) ? f
             : throw new ArgumentException($"scheduler filter \"{name}\" is not known; the filters are {string.Join(", ", knownFilters.Keys.Order(StringComparer.Ordinal))}", nameof(options)))];
+        if (!options.Filters.Contains("host-ports"))
+        {
+            // Place hands out a host port per declared port from the chosen node's range; only this filter makes sure one is left.
+            throw new ArgumentException("scheduler filter \"host-ports\" cannot be left out: every declared port needs a free host port of the node's range", nameof(options));
+        }
+
         _scorers = [.. options.Scorers
             .Select(p => knownScorers.TryGetValue(p.Key, out var s) ? (s, p.Value)
                 : throw new ArgumentException($"scheduler scorer \"{p.Key}\" is not known; the scorers are {string.Join(", ", knownScorers.Keys.Order(StringComparer.Ordinal))}", nameof(options)))
@@ -198,7 +204,8 @@ public sealed class Scheduler
         var terms = score.Terms
             .Select(t => (t.Scorer, Share: weights > 0 ? t.Score * t.Weight / weights : 0))
             .OrderByDescending(t => t.Share)
-            .Select(t => $"{t.Scorer} {Format(t.Share)}");
+            .Select(t => $"{t.Scorer} {Format(t.Share)}")
+            .DefaultIfEmpty("no scorer applies");
         var text = string.Create(
             CultureInfo.InvariantCulture,
             $"Scheduled on {chosen.Name}: {explanation.NodesFeasible} of {explanation.NodesTotal} nodes fit; scored {Format(score.Total)} ({string.Join(", ", terms)}); {Quantity.FormatCpu(chosen.CpuFree - request.CpuMillis)} cpu, {Quantity.FormatMemoryRounded(chosen.MemoryFree - request.MemoryBytes)} memory free after placing");
