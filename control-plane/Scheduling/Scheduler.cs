@@ -62,7 +62,7 @@ public sealed class Scheduler
         {
             if (weight < 0 || double.IsNaN(weight) || double.IsInfinity(weight))
             {
-                throw new ArgumentException($"scheduler scorer \"{name}\" has weight {weight}; weights are 0 (off) or positive", nameof(options));
+                throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"scheduler scorer \"{name}\" has weight {weight}; weights are 0 (off) or positive"), nameof(options));
             }
         }
     }

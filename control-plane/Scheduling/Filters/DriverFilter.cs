@@ -10,7 +10,9 @@ public sealed class DriverFilter : IFilter
     public string Name => "driver";
 
     public string? Filter(PlacementContext context, SchedulingNode node) =>
-        node.Offers(context.Request.Driver) ? null : Rules[(int)context.Request.Driver];
+        node.Offers(context.Request.Driver) ? null
+        : (int)context.Request.Driver is var i && i >= 0 && i < Rules.Length ? Rules[i]
+        : "missing driver " + PlacementRequest.DriverName(context.Request.Driver);
 
     public string Describe(PlacementContext context, SchedulingNode node)
     {

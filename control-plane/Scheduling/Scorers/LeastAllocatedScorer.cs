@@ -39,14 +39,16 @@ public sealed class MostAllocatedScorer : IScorer
 }
 
 /// <summary>
-/// Prefers the node whose cpu and memory would be used in the same proportion after placing,
-/// so neither runs out while the other sits idle. Score = 100 - |cpu% - memory%|.
+/// Spread strategy: prefers the node whose cpu and memory would be used in the same proportion
+/// after placing, so neither runs out while the other sits idle. Score = 100 - |cpu% - memory%|.
+/// Not for binpack: there an empty node is perfectly balanced, and balance would pull small
+/// replicas away from the half-full node binpack means to fill.
 /// </summary>
 public sealed class BalancedAllocationScorer : IScorer
 {
     public string Name => "balanced";
 
-    public bool AppliesTo(PlacementRequest request) => true;
+    public bool AppliesTo(PlacementRequest request) => request.Strategy == PlacementStrategy.Spread;
 
     public double Score(PlacementContext context, SchedulingNode node)
     {

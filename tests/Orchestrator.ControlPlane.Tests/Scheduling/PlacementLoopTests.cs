@@ -129,8 +129,9 @@ public sealed class PlacementLoopTests : IAsyncLifetime
             Assert.NotNull((await Store.GetAsync(StoreKeys.Allocation(node), 0, Ct)).Kv);
         }
 
+        // Events are written after the bindings, in the background.
+        await Eventually.TrueAsync(async () => (await new MessageStore(Store).ListAsync<Event>(StoreKeys.EventsPrefix, 0, Ct)).Items.Count(e => e.Value.Reason == "Scheduled") == 3, "three Scheduled events", Ct);
         var events = await new MessageStore(Store).ListAsync<Event>(StoreKeys.EventsPrefix, 0, Ct);
-        Assert.Equal(3, events.Items.Count(e => e.Value.Reason == "Scheduled"));
         Assert.Contains(events.Items, e => e.Value.Message.StartsWith($"Scheduled {ids[0]} on ", StringComparison.Ordinal) && e.Value.Message.EndsWith("with host ports http 20000", StringComparison.Ordinal));
     }
 

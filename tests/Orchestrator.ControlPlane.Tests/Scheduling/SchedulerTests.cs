@@ -311,8 +311,8 @@ public sealed class SchedulerTests
 
         var decision = Default.Place(Request(strategy: PlacementStrategy.Binpack, spreadBy: "zone"), snapshot, Now);
 
-        Assert.Equal(["balanced", "most-allocated", "topology-spread"], decision.Explanation.Chosen.Terms.Select(t => t.Scorer));
-        Assert.Equal([1.0, 1.0, 2.0], decision.Explanation.Chosen.Terms.Select(t => t.Weight));
+        Assert.Equal(["most-allocated", "topology-spread"], decision.Explanation.Chosen.Terms.Select(t => t.Scorer));
+        Assert.Equal([1.0, 2.0], decision.Explanation.Chosen.Terms.Select(t => t.Weight));
     }
 
     [Fact]

@@ -43,11 +43,11 @@ public sealed class BalancedAllocationScorerTests
     }
 
     [Theory]
-    [InlineData(PlacementStrategy.Spread)]
-    [InlineData(PlacementStrategy.Binpack)]
-    [InlineData(PlacementStrategy.Unspecified)]
-    public void Has_a_say_for_every_strategy(PlacementStrategy strategy)
+    [InlineData(PlacementStrategy.Spread, true)]
+    [InlineData(PlacementStrategy.Unspecified, true)]
+    [InlineData(PlacementStrategy.Binpack, false)]
+    public void Has_a_say_for_spread_only_because_an_empty_node_is_perfectly_balanced(PlacementStrategy strategy, bool applies)
     {
-        Assert.True(_scorer.AppliesTo(Request(strategy: strategy)));
+        Assert.Equal(applies, _scorer.AppliesTo(Request(strategy: strategy)));
     }
 }
