@@ -1,0 +1,117 @@
+using Grpc.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Orchestrator.ControlPlane.Controllers;
+using Orchestrator.ControlPlane.Objects;
+using Orchestrator.ControlPlane.Scheduling;
+using Orchestrator.ControlPlane.Specs;
+using Orchestrator.ControlPlane.Store;
+using Orchestrator.V1;
+
+namespace Orchestrator.ControlPlane.Api;
+
+/// <summary><c>Cluster.Explain</c> and <c>Cluster.Plan</c>, served by <see cref="PlacementExplainer"/> and <see cref="ApplyPlanner"/>.</summary>
+public sealed partial class ClusterService
+{
+    public override async Task<ExplainResponse> Explain(ExplainRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        var id = request.Replica ?? "";
+        if (id.Length == 0)
+        {
+            throw new InvalidObjectRequestException("the replica id is missing; give the id of a replica, for example web-7f3k2 ('orc get replicas' lists them)");
+        }
+
+        Replica replica;
+        try
+        {
+            replica = (await objects.GetAsync(ObjectKindInfo.Replica, id, context.CancellationToken)).Object.Replica;
+        }
+        catch (ObjectNotFoundException)
+        {
+            throw new RpcException(new Status(StatusCode.NotFound, await ReplicaNotFoundAsync(id, context.CancellationToken)));
+        }
+
+        var explainer = context.GetHttpContext().RequestServices.GetRequiredService<PlacementExplainer>();
+        return await explainer.ExplainAsync(replica, context.CancellationToken);
+    }
+
+    public override async Task<PlanResponse> Plan(PlanRequest request, ServerCallContext context)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(context);
+        if (request.Files.Count == 0)
+        {
+            throw new InvalidObjectRequestException("no spec files to plan; send at least one");
+        }
+
+        // Every file is parsed before anything is planned, and every problem of every file reported at once.
+        var errors = new List<SpecError>();
+        var documents = new List<SpecDocument>();
+        var seen = new Dictionary<(string Kind, string Name), (string Source, int Line)>();
+        foreach (var file in request.Files)
+        {
+            var source = string.IsNullOrWhiteSpace(file.SourceName) ? "<input>" : file.SourceName;
+            var parsed = SpecParser.Parse(file.Content ?? "", source);
+            if (!parsed.IsValid)
+            {
+                errors.AddRange(parsed.Errors);
+                continue;
+            }
+
+            if (parsed.Documents.Count == 0)
+            {
+                errors.Add(new SpecError(source, 1, 1, "", "no documents found; a spec needs at least one document with a kind (Service or Job) and a name"));
+                continue;
+            }
+
+            foreach (var document in parsed.Documents)
+            {
+                // Within one file the applier names both lines; across files, name the other file.
+                if (seen.TryGetValue((document.Kind, document.Name), out var first) && first.Source != source)
+                {
+                    errors.Add(new SpecError(source, document.Line, 1, "", $"{document.Kind} \"{document.Name}\" is also in {first.Source}:{first.Line}; keep one document per object"));
+                }
+
+                seen.TryAdd((document.Kind, document.Name), (source, document.Line));
+            }
+
+            documents.AddRange(parsed.Documents);
+        }
+
+        if (errors.Count > 0)
+        {
+            throw ApiErrors.Validation(errors);
+        }
+
+        var planner = context.GetHttpContext().RequestServices.GetRequiredService<ApplyPlanner>();
+        try
+        {
+            return await planner.PlanAsync(documents, context.CancellationToken);
+        }
+        catch (InvalidObjectRequestException e)
+        {
+            throw ApiErrors.Validation([new SpecError(request.Files[0].SourceName is { Length: > 0 } name ? name : "<input>", 1, 1, "", e.Message)]);
+        }
+    }
+
+    /// <summary>
+    /// "Not found", with the closest id among the replicas of the same owner when the id looks
+    /// like a typo of one (only those are listed, so a big cluster is not read for a typo).
+    /// </summary>
+    private async Task<string> ReplicaNotFoundAsync(string id, CancellationToken cancellationToken)
+    {
+        const string List = "'orc get replicas' lists the replicas";
+        if (ReplicaIds.OwnerOf(id) is { } owner)
+        {
+            var siblings = await store.ListAsync(StoreKeys.ReplicasPrefix + owner + "-", 0, 0, cancellationToken);
+            var ids = siblings.Items.Select(kv => StoreKeys.NameOf(kv.Key, StoreKeys.ReplicasPrefix)).Where(n => !n.Contains('/', StringComparison.Ordinal));
+            if (Suggest.Closest(id, ids) is { } closest)
+            {
+                return $"replica \"{id}\" not found; did you mean \"{closest}\"? {List}";
+            }
+        }
+
+        return $"replica \"{id}\" not found; {List}";
+    }
+}
