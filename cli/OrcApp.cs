@@ -80,13 +80,14 @@ public static class OrcApp
 
     internal static RootCommand BuildRootCommand(CliContext context)
     {
-        var root = new RootCommand("orc: drive an Orchestrator cluster (apply specs, inspect, read logs, scale, roll out)");
+        var root = new RootCommand("orc: drive an Orchestrator cluster (apply specs, inspect, explain placements, read logs, scale, roll out)");
         root.Add(context.ServerOption);
         root.Add(context.TimeoutOption);
         root.Add(ApplyCommand.Create(context));
         root.Add(GetCommand.Create(context));
         root.Add(DescribeCommand.Create(context));
         root.Add(LogsCommand.Create(context));
+        root.Add(ExplainCommand.Create(context));
         root.Add(DeleteCommand.Create(context));
         root.Add(ScaleCommand.Create(context));
         root.Add(RolloutCommand.Create(context));
