@@ -67,7 +67,7 @@ public static class PlanWriter
 
         if (item.Kept.Count > 0 && (item.Created.Count > 0 || item.Removed.Count > 0))
         {
-            Line(text, 2, $"keeps {Replicas(item.Kept.Count)} as they are");
+            Line(text, 2, item.Kept.Count == 1 ? "keeps 1 replica as it is" : $"keeps {Replicas(item.Kept.Count)} as they are");
         }
 
         if (item.Created.Count > 0)

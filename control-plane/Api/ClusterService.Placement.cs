@@ -1,6 +1,5 @@
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
-using Orchestrator.ControlPlane.Controllers;
 using Orchestrator.ControlPlane.Objects;
 using Orchestrator.ControlPlane.Scheduling;
 using Orchestrator.ControlPlane.Specs;
@@ -97,14 +96,16 @@ public sealed partial class ClusterService
 
     /// <summary>
     /// "Not found", with the closest id among the replicas of the same owner when the id looks
-    /// like a typo of one (only those are listed, so a big cluster is not read for a typo).
+    /// like a typo of one (only those are listed, so a big cluster is not read whole for a typo).
     /// </summary>
     private async Task<string> ReplicaNotFoundAsync(string id, CancellationToken cancellationToken)
     {
         const string List = "'orc get replicas' lists the replicas";
-        if (ReplicaIds.OwnerOf(id) is { } owner)
+        // Ids are owner-suffix (web-7f3k2): a typo most often keeps what comes before the last '-'.
+        var dash = id.LastIndexOf('-');
+        if (dash > 0)
         {
-            var siblings = await store.ListAsync(StoreKeys.ReplicasPrefix + owner + "-", 0, 0, cancellationToken);
+            var siblings = await store.ListAsync(StoreKeys.ReplicasPrefix + id[..(dash + 1)], 0, 0, cancellationToken);
             var ids = siblings.Items.Select(kv => StoreKeys.NameOf(kv.Key, StoreKeys.ReplicasPrefix)).Where(n => !n.Contains('/', StringComparison.Ordinal));
             if (Suggest.Closest(id, ids) is { } closest)
             {

@@ -23,7 +23,9 @@ public sealed class ApplyPlanner(IStateStore store, SpecApplier applier, Cluster
 {
     public const string PlacedInOrder = "New replicas are placed one after another on a copy of the cluster as it is now, each taking its room before the next is placed.";
 
-    public const string RoomGivenBack = "Replicas that are replaced or removed are assumed to have given their room back first; a rolling update starts new replicas before old ones stop (up to maxSurge at a time), so it needs that much more room while it runs.";
+    public const string RoomGivenBack = "Replicas that are replaced or removed are assumed to have given their room back first.";
+
+    public const string SurgeNeedsRoom = "A rolling update starts new replicas before old ones stop (up to maxSurge at a time), so it needs that much more room while it runs.";
 
     /// <exception cref="InvalidObjectRequestException">Two documents name the same object.</exception>
     public async Task<PlanResponse> PlanAsync(IReadOnlyList<SpecDocument> documents, CancellationToken cancellationToken)
@@ -78,21 +80,26 @@ public sealed class ApplyPlanner(IStateStore store, SpecApplier applier, Cluster
         }
 
         // Room given back first, then every new replica placed in document order.
-        var released = false;
         foreach (var (plan, _, _) in plans)
         {
             foreach (var gone in plan.Replaced.Concat(plan.Removed))
             {
                 snapshot.RemoveReplica(gone.Id);
-                released = true;
             }
         }
 
-        var response = new PlanResponse
+        var assumption = new List<string> { PlacedInOrder };
+        if (plans.Any(p => p.Plan.Replaced.Count > 0 || p.Plan.Removed.Count > 0))
         {
-            Assumption = released ? PlacedInOrder + " " + RoomGivenBack : PlacedInOrder,
-            Nodes = snapshot.Nodes.Count,
-        };
+            assumption.Add(RoomGivenBack);
+        }
+
+        if (plans.Any(p => p.Plan.Replaced.Count > 0))
+        {
+            assumption.Add(SurgeNeedsRoom);
+        }
+
+        var response = new PlanResponse { Assumption = string.Join(" ", assumption), Nodes = snapshot.Nodes.Count };
         foreach (var (plan, owner, template) in plans)
         {
             var ownerKey = ClusterSnapshot.OwnerKey(owner);

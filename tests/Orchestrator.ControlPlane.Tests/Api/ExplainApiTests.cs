@@ -139,6 +139,9 @@ public sealed class ExplainApiTests : IAsyncLifetime
         Assert.Equal(StatusCode.NotFound, typo.StatusCode);
         Assert.Equal("replica \"web-7f3kz\" not found; did you mean \"web-7f3k2\"? 'orc get replicas' lists the replicas", typo.Status.Detail);
 
+        var shortened = await Assert.ThrowsAsync<RpcException>(() => ExplainAsync("web-7f3k"));
+        Assert.Equal("replica \"web-7f3k\" not found; did you mean \"web-7f3k2\"? 'orc get replicas' lists the replicas", shortened.Status.Detail);
+
         var unknown = await Assert.ThrowsAsync<RpcException>(() => ExplainAsync("nope"));
         Assert.Equal((StatusCode.NotFound, "replica \"nope\" not found; 'orc get replicas' lists the replicas"), (unknown.StatusCode, unknown.Status.Detail));
 

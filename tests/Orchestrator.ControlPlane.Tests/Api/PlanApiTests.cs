@@ -114,15 +114,18 @@ public sealed class PlanApiTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_scale_down_removes_the_newest_replicas()
+    public async Task A_scale_down_keeps_the_first_replicas_and_removes_the_rest_in_the_service_controllers_order()
     {
         var existing = await RunAsync(Web(replicas: 3), 3);
 
-        var web = Assert.Single((await PlanAsync(Web(replicas: 1))).Objects);
+        var plan = await PlanAsync(Web(replicas: 1));
 
+        var web = Assert.Single(plan.Objects);
+        Assert.Equal($"{ApplyPlanner.PlacedInOrder} {ApplyPlanner.RoomGivenBack}", plan.Assumption);
         Assert.Equal(existing.Take(1), web.Kept.Select(r => r.Id));
         Assert.Equal(existing.Skip(1).Order(), web.Removed.Select(r => r.Id).Order());
         Assert.Empty(web.Created);
+        Assert.Equal((0, 0), (web.MaxSurge, web.MaxUnavailable));
     }
 
     [Fact]
@@ -146,7 +149,7 @@ public sealed class PlanApiTests : IAsyncLifetime
         Assert.Equal(3, web.Created.Count);
         Assert.All(web.Created, r => Assert.Equal(2L, r.Revision));
         Assert.Equal(["node-1", "node-2", "node-3"], web.Created.Select(r => r.Node).Order());
-        Assert.Equal(ApplyPlanner.PlacedInOrder + " " + ApplyPlanner.RoomGivenBack, plan.Assumption);
+        Assert.Equal($"{ApplyPlanner.PlacedInOrder} {ApplyPlanner.RoomGivenBack} {ApplyPlanner.SurgeNeedsRoom}", plan.Assumption);
     }
 
     [Fact]
