@@ -1,3 +1,4 @@
+using System.Globalization;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.ControlPlane.Objects;
@@ -64,9 +65,15 @@ public sealed partial class ClusterService
                 continue;
             }
 
+            // One object twice in a file is what apply refuses, in its words; across files, name the other file.
+            foreach (var twice in parsed.Documents.GroupBy(d => (d.Kind, d.Name)).Where(g => g.Count() > 1))
+            {
+                var lines = string.Join(" and ", twice.Select(d => d.Line.ToString(CultureInfo.InvariantCulture)));
+                errors.Add(new SpecError(source, 1, 1, "", $"{twice.Key.Kind} \"{twice.Key.Name}\" appears more than once (documents at lines {lines}); keep one document per object"));
+            }
+
             foreach (var document in parsed.Documents)
             {
-                // Within one file the applier names both lines; across files, name the other file.
                 if (seen.TryGetValue((document.Kind, document.Name), out var first) && first.Source != source)
                 {
                     errors.Add(new SpecError(source, document.Line, 1, "", $"{document.Kind} \"{document.Name}\" is also in {first.Source}:{first.Line}; keep one document per object"));
@@ -84,14 +91,7 @@ public sealed partial class ClusterService
         }
 
         var planner = context.GetHttpContext().RequestServices.GetRequiredService<ApplyPlanner>();
-        try
-        {
-            return await planner.PlanAsync(documents, context.CancellationToken);
-        }
-        catch (InvalidObjectRequestException e)
-        {
-            throw ApiErrors.Validation([new SpecError(request.Files[0].SourceName is { Length: > 0 } name ? name : "<input>", 1, 1, "", e.Message)]);
-        }
+        return await planner.PlanAsync(documents, context.CancellationToken);
     }
 
     /// <summary>

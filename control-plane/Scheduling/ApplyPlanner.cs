@@ -32,7 +32,8 @@ public sealed class ApplyPlanner(IStateStore store, SpecApplier applier, Cluster
     {
         ArgumentNullException.ThrowIfNull(documents);
         var applied = await applier.ApplyAsync(documents, dryRun: true, cancellationToken);
-        var replicas = await ServiceReconciler.ReadReplicasAsync(store, 0, _ => true, cancellationToken);
+        var owners = documents.Select(d => d.Kind + "/" + d.Name).ToHashSet(StringComparer.Ordinal);
+        var replicas = await ServiceReconciler.ReadReplicasAsync(store, 0, r => owners.Contains(ClusterSnapshot.OwnerKey(r.Spec.Owner)), cancellationToken);
         var byOwner = replicas
             .Select(r => r.Replica)
             .GroupBy(r => ClusterSnapshot.OwnerKey(r.Spec.Owner), StringComparer.Ordinal)

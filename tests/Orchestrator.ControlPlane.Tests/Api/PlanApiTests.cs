@@ -152,6 +152,24 @@ public sealed class PlanApiTests : IAsyncLifetime
         Assert.Equal($"{ApplyPlanner.PlacedInOrder} {ApplyPlanner.RoomGivenBack} {ApplyPlanner.SurgeNeedsRoom}", plan.Assumption);
     }
 
+    [Theory]
+    [InlineData(1, false, 0, false, 3, 1, 0)]
+    [InlineData(25, true, 0, false, 3, 1, 0)]
+    [InlineData(25, true, 25, true, 4, 1, 1)]
+    [InlineData(50, true, 50, true, 3, 2, 1)]
+    [InlineData(0, false, 25, true, 3, 0, 1)]
+    [InlineData(0, false, 2, false, 3, 0, 2)]
+    public void Rolling_limits_round_surge_up_and_unavailable_down_and_are_never_both_zero(int surge, bool surgePercent, int unavailable, bool unavailablePercent, int replicas, int expectedSurge, int expectedUnavailable)
+    {
+        var update = new UpdateStrategy
+        {
+            MaxSurge = new IntOrPercent { Value = surge, Percent = surgePercent },
+            MaxUnavailable = new IntOrPercent { Value = unavailable, Percent = unavailablePercent },
+        };
+
+        Assert.Equal((expectedSurge, expectedUnavailable), ApplyPlanner.RollingLimits(update, replicas));
+    }
+
     [Fact]
     public async Task Replicas_that_fit_nowhere_are_counted_with_the_reason()
     {
@@ -218,5 +236,11 @@ public sealed class PlanApiTests : IAsyncLifetime
         var duplicate = await Assert.ThrowsAsync<RpcException>(() => PlanAsync(Web(), Web()));
         Assert.Equal(StatusCode.InvalidArgument, duplicate.StatusCode);
         Assert.Equal("app2.yaml:1: service \"web\" is also in app1.yaml:1; keep one document per object", duplicate.Status.Detail);
+
+        var twice = Web() + "\n---\n" + Web();
+        var applyTwice = await Assert.ThrowsAsync<RpcException>(async () =>
+            await _cp.Client.ApplyAsync(new ApplyRequest { SourceName = "app1.yaml", Content = twice, DryRun = true }, cancellationToken: Ct));
+        var planTwice = await Assert.ThrowsAsync<RpcException>(() => PlanAsync(twice));
+        Assert.Equal((StatusCode.InvalidArgument, applyTwice.Status.Detail), (planTwice.StatusCode, planTwice.Status.Detail));
     }
 }
