@@ -16,4 +16,7 @@ public static class ExitCodes
     public const int Success = 0;
     public const int Failure = 1;
     public const int Usage = 2;
+
+    /// <summary><c>orc plan</c>: the plan is valid but some new replica would fit on no node and stay Pending.</summary>
+    public const int WouldStayPending = 3;
 }

@@ -10,7 +10,8 @@ namespace Orchestrator.Cli;
 
 /// <summary>
 /// The <c>orc</c> command line: parses, runs one command, and turns every failure into one
-/// <c>error: ...</c> line and an exit code (0 ok, 1 the command failed, 2 the command line is wrong).
+/// <c>error: ...</c> line and an exit code (0 ok, 1 the command failed, 2 the command line is wrong;
+/// <c>orc plan</c> adds 3: some replica would not fit).
 /// </summary>
 public static class OrcApp
 {
@@ -80,13 +81,15 @@ public static class OrcApp
 
     internal static RootCommand BuildRootCommand(CliContext context)
     {
-        var root = new RootCommand("orc: drive an Orchestrator cluster (apply specs, inspect, read logs, scale, roll out)");
+        var root = new RootCommand("orc: drive an Orchestrator cluster (apply and plan specs, inspect, explain placements, read logs, scale, roll out)");
         root.Add(context.ServerOption);
         root.Add(context.TimeoutOption);
         root.Add(ApplyCommand.Create(context));
+        root.Add(PlanCommand.Create(context));
         root.Add(GetCommand.Create(context));
         root.Add(DescribeCommand.Create(context));
         root.Add(LogsCommand.Create(context));
+        root.Add(ExplainCommand.Create(context));
         root.Add(DeleteCommand.Create(context));
         root.Add(ScaleCommand.Create(context));
         root.Add(RolloutCommand.Create(context));

@@ -301,7 +301,8 @@ public static class Describer
         return string.Join(", ", parts);
     }
 
-    private static string Placement(Placement? p)
+    /// <summary>Placement rules in a few words: <c>spread; constraints: zone == a; at most 2 per node</c>.</summary>
+    public static string Placement(Placement? p)
     {
         if (p is null)
         {

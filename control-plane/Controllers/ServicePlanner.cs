@@ -179,8 +179,8 @@ public sealed class ServicePlanner(ControllerOptions options)
         };
     }
 
-    /// <summary>Unplaced first, then not ready, then newest (the order Kubernetes scales down in).</summary>
-    private static IEnumerable<Replica> RetireOrder(IEnumerable<Replica> replicas) =>
+    /// <summary>Unplaced first, then not ready, then newest (the order Kubernetes scales down in; <c>orc plan</c> names them in it).</summary>
+    public static IEnumerable<Replica> RetireOrder(IEnumerable<Replica> replicas) =>
         replicas
             .OrderBy(r => string.IsNullOrEmpty(r.Spec.Node) || r.Status is null || r.Status.Phase is Phase.Pending or Phase.Unspecified ? 0 : r.Status.Phase == Phase.Ready ? 2 : 1)
             .ThenByDescending(CreatedAt)

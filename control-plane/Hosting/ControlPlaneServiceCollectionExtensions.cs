@@ -69,6 +69,8 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<PlacementLoop>();
         services.AddHostedService(sp => sp.GetRequiredService<PlacementLoop>());
         services.AddSingleton<ClusterSnapshotReader>();
+        services.AddSingleton<PlacementExplainer>();
+        services.AddSingleton<ApplyPlanner>();
 
         services.AddGrpc(o => o.Interceptors.Add<ErrorMappingInterceptor>());
         services.AddGrpcReflection();
