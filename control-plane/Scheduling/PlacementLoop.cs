@@ -356,7 +356,8 @@ public sealed partial class PlacementLoop(
             var sameTemplate = (ClusterSnapshot.OwnerKey(spec.Owner), spec.Revision);
             if (!failures.TryGetValue(sameTemplate, out var decision) || failuresAtRoom != state.Snapshot.RoomVersion)
             {
-                decision = scheduler.Place(new PlacementRequest(id, spec.Owner, spec.Template), state.Snapshot, now);
+                decision = scheduler.PlaceFrom(new PlacementRequest(id, spec.Owner, spec.Template), state.Snapshot, now, state.ScanStart, out var checkedNodes);
+                state.ScanStart = (state.ScanStart + checkedNodes) % Math.Max(1, state.Snapshot.Nodes.Count);
                 PlacementStats.Add(ref _stats.Deciding, started);
                 if (!decision.Placed && spec.Owner is not null)
                 {
@@ -561,6 +562,9 @@ public sealed partial class PlacementLoop(
         public PriorityQueue<string, (long Ticks, string Id)> Queue { get; } = new(Comparer<(long Ticks, string Id)>.Create((a, b) => a.Ticks != b.Ticks ? a.Ticks.CompareTo(b.Ticks) : string.CompareOrdinal(a.Id, b.Id)));
 
         public HashSet<string> Queued { get; } = new(StringComparer.Ordinal);
+
+        /// <summary>Where the next decision starts checking nodes (big clusters stop checking once enough fit).</summary>
+        public int ScanStart { get; set; }
 
         /// <summary>Pending replicas nothing fit, waiting for room to grow.</summary>
         public HashSet<string> Unschedulable { get; } = new(StringComparer.Ordinal);

@@ -79,8 +79,38 @@ public sealed class Scheduler
 
     public SchedulerOptions Options => _options;
 
-    /// <summary>Chooses a node for <paramref name="request"/> and explains the choice in a summary.</summary>
-    public PlacementDecision Place(PlacementRequest request, ClusterSnapshot snapshot, DateTimeOffset now)
+    /// <summary>Chooses a node for <paramref name="request"/> among every node, and explains the choice in a summary.</summary>
+    public PlacementDecision Place(PlacementRequest request, ClusterSnapshot snapshot, DateTimeOffset now) =>
+        PlaceCore(request, snapshot, now, start: 0, enough: int.MaxValue, out _);
+
+    /// <summary>
+    /// Chooses a node the way the placement loop does in a big cluster: checks nodes from
+    /// <paramref name="start"/> on, wrapping around, until <see cref="FeasibleNodesToFind"/> fit
+    /// (or every node was checked); <paramref name="checkedNodes"/> says how many it checked, so
+    /// the next decision can start after them.
+    /// </summary>
+    public PlacementDecision PlaceFrom(PlacementRequest request, ClusterSnapshot snapshot, DateTimeOffset now, int start, out int checkedNodes) =>
+        PlaceCore(request, snapshot, now, start, FeasibleNodesToFind(snapshot.Nodes.Count), out checkedNodes);
+
+    /// <summary>How many fitting nodes are enough in a cluster of <paramref name="nodes"/> (see <see cref="SchedulerOptions.PercentageOfNodesToScore"/>).</summary>
+    public int FeasibleNodesToFind(int nodes)
+    {
+        const int MinFeasible = 100;
+        var percentage = _options.PercentageOfNodesToScore;
+        if (nodes <= MinFeasible || percentage >= 100)
+        {
+            return int.MaxValue;
+        }
+
+        if (percentage <= 0)
+        {
+            percentage = Math.Max(5, 50 - (nodes / 125));
+        }
+
+        return Math.Max(MinFeasible, (int)((long)nodes * percentage / 100));
+    }
+
+    private PlacementDecision PlaceCore(PlacementRequest request, ClusterSnapshot snapshot, DateTimeOffset now, int start, int enough, out int checkedNodes)
     {
         var context = new PlacementContext(request, snapshot);
         var scorers = ApplicableScorers(request);
@@ -89,14 +119,18 @@ public sealed class Scheduler
         var top = new Candidates(1 + Math.Max(0, _options.Alternatives), this, request);
         var nodes = snapshot.Nodes;
         var feasible = 0;
-        for (var i = 0; i < nodes.Count; i++)
+        var count = nodes.Count;
+        start = count == 0 ? 0 : ((start % count) + count) % count;
+        checkedNodes = 0;
+        for (var k = 0; k < count && feasible < enough; k++)
         {
-            var node = nodes[i];
+            var node = nodes[(start + k) % count];
+            checkedNodes++;
             var rule = FirstFailure(context, node);
             if (rule is not null)
             {
-                ref var count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(rejected, rule, out _);
-                count++;
+                ref var rejections = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(rejected, rule, out _);
+                rejections++;
                 continue;
             }
 
@@ -115,6 +149,7 @@ public sealed class Scheduler
             DecidedAt = Timestamp.FromDateTimeOffset(now),
             NodesTotal = nodes.Count,
             NodesFeasible = feasible,
+            NodesEvaluated = checkedNodes,
         };
         var counts = rejected.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal).ToList();
         explanation.Rejected.AddRange(counts.Select(p => new RuleCount { Rule = p.Key, Nodes = p.Value }));
@@ -198,6 +233,13 @@ public sealed class Scheduler
     }
 
     private static string Message(PlacementRequest request, SchedulingNode chosen, PlacementExplanation explanation, List<KeyValuePair<string, int>> rejected)
+    {
+        var text = MessageOf(request, chosen, explanation, rejected);
+        return explanation.NodesEvaluated >= explanation.NodesTotal ? text
+            : text.Replace($": {explanation.NodesFeasible} of {explanation.NodesTotal} nodes fit;", $": {explanation.NodesFeasible} of {explanation.NodesEvaluated} nodes checked fit ({explanation.NodesTotal} in all; enough fit to stop checking);", StringComparison.Ordinal);
+    }
+
+    private static string MessageOf(PlacementRequest request, SchedulingNode chosen, PlacementExplanation explanation, List<KeyValuePair<string, int>> rejected)
     {
         var score = explanation.Chosen;
         var weights = score.Terms.Sum(t => t.Weight);
