@@ -33,7 +33,8 @@ public sealed partial class EtcdStateStore : IStateStore
     {
         Description = "etcd://" + endpoints;
         _logger = logger;
-        _client = new EtcdClient(string.Join(',', uris.Select(u => u.ToString().TrimEnd('/'))));
+        // A list of a big cluster (150,000 replicas) is far over gRPC's default 4 MiB response limit.
+        _client = new EtcdClient(string.Join(',', uris.Select(u => u.ToString().TrimEnd('/'))), configureChannelOptions: o => o.MaxReceiveMessageSize = null);
         var connection = _client.GetConnection();
         _watchClient = connection.WatchClient;
         _leaseClient = connection.LeaseClient;
