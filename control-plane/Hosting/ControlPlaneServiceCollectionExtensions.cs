@@ -41,6 +41,7 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<ClusterObjects>();
         services.AddSingleton<SpecApplier>();
         services.AddSingleton<ObjectCommands>();
+        services.AddSingleton<NodeCommands>();
         services.AddSingleton<ObjectWatcher>();
 
         // One control plane per store until leader election exists, so this one compacts.
@@ -62,6 +63,9 @@ public static class ControlPlaneServiceCollectionExtensions
         services.TryAddSingleton(new ControllerOptions());
         services.AddSingleton<EventRecorder>();
         services.AddHostedService<ServiceController>();
+        services.TryAddSingleton(new NodeLifecycleOptions());
+        services.AddSingleton<NodeLifecycleLoop>();
+        services.AddHostedService(sp => sp.GetRequiredService<NodeLifecycleLoop>());
 
         // The scheduler (control-plane/Scheduling/README.md); a host may register its own SchedulerOptions.
         services.TryAddSingleton(new SchedulerOptions());

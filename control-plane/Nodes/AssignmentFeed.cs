@@ -9,6 +9,9 @@ namespace Orchestrator.ControlPlane.Nodes;
 /// <summary>
 /// What a node must run: the full set of replicas bound to it at one store revision, then
 /// deltas from a store watch that starts right after that revision (no gap, no polling).
+/// A replica marked Lost is no longer the node's, though its spec still names the node: it is
+/// left out of the set (the agent stops whatever runs that is not in it) and any later change to
+/// it is sent as a removal. That is the fence for a node that comes back after being judged lost.
 /// </summary>
 public sealed class AssignmentFeed(IStateStore store, ClusterObjects objects)
 {
@@ -19,7 +22,7 @@ public sealed class AssignmentFeed(IStateStore store, ClusterObjects objects)
         var set = new AssignmentSet { Revision = list.Revision };
         foreach (var obj in list.Items)
         {
-            if (obj.Replica.Spec?.Node == node)
+            if (obj.Replica.Spec?.Node == node && obj.Replica.Status?.Phase != Phase.Lost)
             {
                 set.Assignments.Add(new Assignment { Replica = obj.Replica });
             }
@@ -57,7 +60,7 @@ public sealed class AssignmentFeed(IStateStore store, ClusterObjects objects)
             var replica = ProtoJson.Decode<Replica>(e.Kv.Value, e.Kv.Key);
             replica.Meta ??= new ObjectMeta { Name = id };
             replica.Meta.ResourceVersion = e.Kv.ModRevision;
-            if (replica.Spec?.Node == node)
+            if (replica.Spec?.Node == node && !await IsLostAsync(id, e.Revision, cancellationToken))
             {
                 assigned.Add(id);
                 yield return new AssignmentDelta { Upserted = { new Assignment { Replica = replica } }, Revision = e.Revision };
@@ -67,5 +70,12 @@ public sealed class AssignmentFeed(IStateStore store, ClusterObjects objects)
                 yield return new AssignmentDelta { Removed = { id }, Revision = e.Revision };
             }
         }
+    }
+
+    /// <summary>Whether the replica's status said Lost at <paramref name="revision"/> (the status is written under its own key).</summary>
+    private async Task<bool> IsLostAsync(string id, long revision, CancellationToken cancellationToken)
+    {
+        var status = await store.GetAsync(StoreKeys.ReplicaStatus(id), revision, cancellationToken);
+        return status.Kv is not null && ProtoJson.Decode<ReplicaStatus>(status.Kv.Value, status.Kv.Key).Phase == Phase.Lost;
     }
 }

@@ -17,7 +17,7 @@ public enum ReportOutcome
     /// <summary>The report is for an older generation than the replica's spec (fencing); ignored.</summary>
     Stale,
 
-    /// <summary>No such replica, or it is bound to another node: the agent must stop it.</summary>
+    /// <summary>No such replica, it is bound to another node, or it was marked Lost: the agent must stop it.</summary>
     NotAssigned,
 
     /// <summary>Other writers kept changing the replica; nothing was written (the agent reports again on its next change or reconnect).</summary>
@@ -62,6 +62,12 @@ public sealed class ReplicaReportWriter(IStateStore store, EventRecorder? events
 
             var current = await store.GetAsync(statusKey, spec.Revision, cancellationToken);
             var existing = current.Kv is null ? null : ProtoJson.Decode<ReplicaStatus>(current.Kv.Value, statusKey);
+            if (existing?.Phase == Phase.Lost)
+            {
+                // The node was judged lost and the replica with it: it is no longer this node's (fencing).
+                return ReportOutcome.NotAssigned;
+            }
+
             var merged = Merge(existing, report);
             if (merged.Equals(existing))
             {

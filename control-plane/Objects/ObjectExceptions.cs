@@ -9,12 +9,26 @@ public class ObjectException : Exception
 }
 
 /// <summary>The named object does not exist, e.g. <c>service "web" not found</c>.</summary>
-public sealed class ObjectNotFoundException(string kind, string name)
-    : ObjectException($"{kind} \"{name}\" not found")
+public sealed class ObjectNotFoundException : ObjectException
 {
-    public string Kind { get; } = kind;
+    public ObjectNotFoundException(string kind, string name)
+        : base($"{kind} \"{name}\" not found")
+    {
+        Kind = kind;
+        Name = name;
+    }
 
-    public string Name { get; } = name;
+    /// <param name="hint">What to do instead, appended after a semicolon (a "did you mean").</param>
+    public ObjectNotFoundException(string kind, string name, string hint)
+        : base($"{kind} \"{name}\" not found; {hint}")
+    {
+        Kind = kind;
+        Name = name;
+    }
+
+    public string Kind { get; }
+
+    public string Name { get; }
 }
 
 /// <summary>A request that cannot be served as asked (bad name, bad kind, bad value).</summary>
