@@ -92,6 +92,7 @@ public static class OrcApp
         root.Add(ExplainCommand.Create(context));
         root.Add(DeleteCommand.Create(context));
         root.Add(ScaleCommand.Create(context));
+        root.Add(NodeCommand.Create(context));
         root.Add(RolloutCommand.Create(context));
         root.Add(VersionCommand.Create(context));
         root.Add(DevCommand.Create(context));

@@ -86,6 +86,21 @@ public static class Describer
         return w.ToString();
     }
 
+    /// <summary>"no", or since when and how far the drain got.</summary>
+    private static string Drain(Node n, DateTimeOffset now)
+    {
+        if (n.Spec?.Draining != true)
+        {
+            return "no";
+        }
+
+        var status = n.Status ?? new NodeStatus();
+        var since = n.Spec.DrainStartedAt is null ? "" : $" (started {Ago(n.Spec.DrainStartedAt, now)})";
+        return status.DrainCompletedAt is not null
+            ? $"done{since}: no replica is left on it"
+            : $"yes{since}: {status.DrainRemaining} replica(s) left";
+    }
+
     public static string Node(Node n, DescribeExtras extras, DateTimeOffset now)
     {
         var info = n.Info ?? new NodeInfo();
@@ -95,7 +110,8 @@ public static class Describer
             .Field("Kind", "Node");
         Meta(w, n.Meta, now);
         w.Field("State", Reasoned(Humanize.NodeState(status.State), status.Reason, status.Message))
-            .Field("Cordoned", n.Spec?.Cordoned == true ? "yes (no new replicas are placed here)" : "no")
+            .Field("Cordoned", n.Spec?.Cordoned == true || n.Spec?.Draining == true ? "yes (no new replicas are placed here)" : "no")
+            .Field("Draining", Drain(n, now))
             .Field("Address", info.Address)
             .Field("Labels", Pairs(info.Labels))
             .Field("Drivers", info.Drivers.Count == 0 ? Humanize.None : string.Join(", ", info.Drivers.Select(Humanize.Driver)))

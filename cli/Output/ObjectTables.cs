@@ -70,9 +70,15 @@ public static class ObjectTables
         var allocated = status.Allocated ?? new Resources();
         var allocatable = info.Allocatable ?? new Resources();
         var state = Humanize.NodeState(status.State);
-        if (n.Spec?.Cordoned == true)
+        // As kubectl shows it: a cordoned node is Ready,SchedulingDisabled; a draining one says so too.
+        if (n.Spec?.Cordoned == true || n.Spec?.Draining == true)
         {
-            state += ",Cordoned";
+            state += ",SchedulingDisabled";
+        }
+
+        if (n.Spec?.Draining == true)
+        {
+            state += status.DrainCompletedAt is null ? ",Draining" : ",Drained";
         }
 
         var heartbeat = Humanize.Age(status.LastHeartbeat, now);

@@ -31,10 +31,17 @@ public sealed class OutputTests
     [Fact]
     public async Task Nodes_table_shows_state_cordon_allocation_and_heartbeat_age()
     {
+        var draining = Node("node-3", "127.0.0.4", NodeState.Ready, cordoned: true, TimeSpan.FromSeconds(1));
+        draining.Spec.Draining = true;
+        var drained = Node("node-4", "127.0.0.5", NodeState.Ready, cordoned: true, TimeSpan.FromSeconds(1));
+        drained.Spec.Draining = true;
+        drained.Status.DrainCompletedAt = Samples.Ago(TimeSpan.FromSeconds(5));
         Golden.Assert("get-nodes.txt", await RenderAsync(ObjectKinds.Node,
         [
             Wrap(Node("node-1", "127.0.0.2", NodeState.Ready, cordoned: false, TimeSpan.FromSeconds(2))),
             Wrap(Node("node-2", "127.0.0.3", NodeState.NotReady, cordoned: true, TimeSpan.FromSeconds(48))),
+            Wrap(draining),
+            Wrap(drained),
         ], "table"));
     }
 
