@@ -1,3 +1,4 @@
+using Orchestrator.ControlPlane.Specs;
 using Orchestrator.ControlPlane.Store;
 
 namespace Orchestrator.ControlPlane.Hosting;
@@ -19,6 +20,9 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
           --store URL               sqlite://PATH or etcd://HOST:PORT[,HOST:PORT...]
                                     (default sqlite://./orc-data/state.db; the folder is created)
           --member-id ID            this control plane's name among several on one store (default: host name)
+          --node-grace DURATION     how long a node may stay silent before it is NotReady and its
+                                    replicas Lost (default 3s; at least 2s, heartbeats come every 1s;
+                                    give every control plane on one store the same value)
           -h, --help                show this help
 
         Telemetry: traces and metrics go to OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set;
@@ -46,7 +50,7 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
                 value = arg[(eq + 1)..];
             }
 
-            if (flag is not ("--listen" or "--http-listen" or "--store" or "--member-id"))
+            if (flag is not ("--listen" or "--http-listen" or "--store" or "--member-id" or "--node-grace"))
             {
                 return Fail(arg.StartsWith('-')
                     ? $"unknown option {flag}; run orc-control-plane --help for the options"
@@ -78,6 +82,19 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
                     break;
                 case "--store":
                     options.Store = value;
+                    break;
+                case "--node-grace":
+                    if (!DurationText.TryParse(value, out var grace, out var error))
+                    {
+                        return Fail($"--node-grace: {error}");
+                    }
+
+                    if (grace < MinNodeGrace)
+                    {
+                        return Fail($"--node-grace {value} is too short: agents heartbeat every 1s, so a grace under {DurationText.Format(MinNodeGrace)} would judge healthy nodes lost; use 2s or more (default 3s)");
+                    }
+
+                    options.NodeGrace = grace;
                     break;
                 default:
                     options.MemberId = value;
@@ -118,6 +135,9 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
         return suffix is not null && e.Message.EndsWith(suffix, StringComparison.Ordinal) ? e.Message[..^suffix.Length] : e.Message;
     }
 
+    /// <summary>Two heartbeat intervals: one late heartbeat must not cost a node its replicas.</summary>
+    public static readonly TimeSpan MinNodeGrace = TimeSpan.FromSeconds(2);
+
     private static ControlPlaneCommandLine Fail(string message) => new(null, false, message);
 
     private static string Example(string flag) => flag switch
@@ -125,6 +145,7 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
         "--listen" => "--listen 127.0.0.1:7070",
         "--http-listen" => "--http-listen 127.0.0.1:7071",
         "--store" => "--store sqlite://./orc-data/state.db",
+        "--node-grace" => "--node-grace 3s",
         _ => "--member-id cp-1",
     };
 }

@@ -19,6 +19,13 @@ public sealed class ControlPlaneOptions
     /// <summary>This control plane's identity among several on one store; defaults to the host name.</summary>
     public string MemberId { get; set; } = DefaultMemberId();
 
+    /// <summary>
+    /// How long a node may stay silent before it is NotReady and its replicas Lost (the liveness
+    /// lease TTL, docs/adr/0015-node-lifecycle.md); null keeps <see cref="Nodes.NodeStreamOptions"/>'s
+    /// default. Give every control plane on one store the same value.
+    /// </summary>
+    public TimeSpan? NodeGrace { get; set; }
+
     public static string DefaultMemberId() =>
         Environment.MachineName.ToLowerInvariant() is { Length: > 0 } host ? host : "control-plane";
 }

@@ -50,7 +50,7 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddHostedService<HistoryCompactionService>();
 
         // The node stream (agents) and the logs relay.
-        services.TryAddSingleton(new NodeStreamOptions());
+        services.TryAddSingleton(options.NodeGrace is { } grace ? new NodeStreamOptions { NodeGrace = grace } : new NodeStreamOptions());
         services.AddSingleton<NodeSessionRegistry>();
         services.AddSingleton<NodeStatusWriter>();
         services.AddSingleton<ReplicaReportWriter>();

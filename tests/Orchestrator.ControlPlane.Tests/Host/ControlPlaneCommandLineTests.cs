@@ -23,7 +23,18 @@ public class ControlPlaneCommandLineTests
         Assert.Equal(("0.0.0.0:9090", "[::1]:9091", "etcd://127.0.0.1:2379,127.0.0.1:22379", "cp-2"), (parsed.Options!.Listen, parsed.Options.HttpListen, parsed.Options.Store, parsed.Options.MemberId));
     }
 
+    [Fact]
+    public void Node_grace_is_a_duration_of_at_least_two_heartbeats()
+    {
+        Assert.Null(ControlPlaneCommandLine.Parse([]).Options!.NodeGrace);
+        Assert.Equal(TimeSpan.FromSeconds(10), ControlPlaneCommandLine.Parse(["--node-grace", "10s"]).Options!.NodeGrace);
+        Assert.Equal(TimeSpan.FromMilliseconds(2500), ControlPlaneCommandLine.Parse(["--node-grace=2500ms"]).Options!.NodeGrace);
+    }
+
     [Theory]
+    [InlineData(new[] { "--node-grace", "soon" }, "--node-grace: ")]
+    [InlineData(new[] { "--node-grace", "1s" }, "--node-grace 1s is too short: agents heartbeat every 1s, so a grace under 2s would judge healthy nodes lost; use 2s or more (default 3s)")]
+    [InlineData(new[] { "--node-grace" }, "--node-grace needs a value, for example --node-grace 3s")]
     [InlineData(new[] { "--port", "1" }, "unknown option --port; run orc-control-plane --help")]
     [InlineData(new[] { "--listen" }, "--listen needs a value, for example --listen 127.0.0.1:7070")]
     [InlineData(new[] { "--listen", "7070" }, "--listen \"7070\" is not host:port")]
