@@ -72,9 +72,14 @@ public sealed class NodeLifecycleTests : IAsyncLifetime
         Assert.Equal("NodeLost", lost.Status.Reason);
         Assert.StartsWith($"node {node.Name} stopped sending heartbeats ", lost.Status.Message, StringComparison.Ordinal);
         Assert.Equal(Phase.Ready, (await _cluster.ReplicaAsync(survivor.Meta.Name)).Status.Phase);
-        var events = await _cluster.Api.ListAsync(new ListRequest { Kind = ObjectKind.Event }, cancellationToken: Ct);
-        Assert.Contains(events.Items, e => e.Event.Object.Kind == "node" && e.Event.Object.Name == node.Name && e.Event.Reason == "NodeLost");
-        Assert.Contains(events.Items, e => e.Event.Object.Kind == "replica" && e.Event.Object.Name == victim.Meta.Name && e.Event.Reason == "NodeLost");
+
+        // The node's event follows its replicas' (one per replica, then one for the node).
+        await TestCluster.EventuallyAsync(
+            async () => (await _cluster.Api.ListAsync(new ListRequest { Kind = ObjectKind.Event }, cancellationToken: Ct)).Items.Select(o => o.Event).ToList(),
+            events => events.Any(e => e.Object.Kind == "node" && e.Object.Name == node.Name && e.Reason == "NodeLost")
+                && events.Any(e => e.Object.Kind == "replica" && e.Object.Name == victim.Meta.Name && e.Reason == "NodeLost"),
+            "NodeLost events on the node and its replica",
+            events => string.Join("; ", events.Select(e => $"{e.Object.Kind}/{e.Object.Name} {e.Reason}")));
 
         // The agent comes back and re-adopts the still-running process; the control plane tells it
         // the replica is no longer its own, so it stops it, and the replica stays Lost.
