@@ -86,7 +86,8 @@ public sealed partial class NodeLifecycleLoop(
     /// <summary>
     /// One tick: <paramref name="sinceLastTick"/> is the time since the previous tick (the loop
     /// measures it on the <see cref="TimeProvider"/>; tests pass it). A gap that is a pause
-    /// restarts judging; then every node is looked at once.
+    /// restarts judging; then every node is looked at once. Not reentrant: only the loop calls it,
+    /// or a test while the loop does not run (<see cref="ControllerOptions.Enabled"/> false).
     /// </summary>
     public async Task TickAsync(TimeSpan sinceLastTick, CancellationToken cancellationToken)
     {
