@@ -106,6 +106,9 @@ public sealed class NodeCommandTests : IAsyncLifetime
         Assert.True(spec.Cordoned && spec.Draining);
         Assert.NotNull(spec.DrainStartedAt);
         Assert.Equal("Ready,SchedulingDisabled,Draining", await StatusColumnAsync("node-2"));
+        var describe = await Run("describe", "node", "node-2");
+        Assert.Contains(describe.StdoutLines, l => l.StartsWith("Cordoned:", StringComparison.Ordinal) && l.EndsWith("yes (no new replicas are placed here)", StringComparison.Ordinal));
+        Assert.Contains(describe.StdoutLines, l => l.StartsWith("Draining:", StringComparison.Ordinal) && l.Contains("yes (started ", StringComparison.Ordinal) && l.EndsWith("replica(s) left", StringComparison.Ordinal));
 
         await Run("node", "uncordon", "node-2");
 
