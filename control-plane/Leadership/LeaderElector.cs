@@ -44,6 +44,7 @@ public sealed partial class LeaderElector : BackgroundService
     private LeadershipTerm? _term;
     private DateTimeOffset _started;
     private long _terms;
+    private long _leaseDeadlineTicks;
 
     /// <param name="memberId">This control plane's id (unique among those on one store).</param>
     /// <param name="apiAddress">The gRPC address others dial; read when the member key is written.</param>
@@ -70,13 +71,22 @@ public sealed partial class LeaderElector : BackgroundService
 
     public string MemberId { get; }
 
-    /// <summary>The term in progress, null when this control plane does not lead.</summary>
+    /// <summary>
+    /// The term in progress, null when this control plane does not lead. A term whose lease was
+    /// not renewed within its TTL is over here at once, even before the renewal loop has run
+    /// (a process that was paused must not act on a term another may have taken meanwhile).
+    /// </summary>
     public LeadershipTerm? CurrentTerm
     {
         get
         {
             var term = Volatile.Read(ref _term);
-            return term is { HasEnded: false } ? term : null;
+            if (term is not { HasEnded: false })
+            {
+                return null;
+            }
+
+            return _time.GetUtcNow().UtcTicks < Interlocked.Read(ref _leaseDeadlineTicks) ? term : null;
         }
     }
 
@@ -177,6 +187,7 @@ public sealed partial class LeaderElector : BackgroundService
         var sent = _time.GetUtcNow();
         var lease = await _store.GrantLeaseAsync(_options.LeaseTtl, stoppingToken);
         using var session = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        Interlocked.Exchange(ref _leaseDeadlineTicks, (sent + lease.Ttl).UtcTicks);
         var keepAlive = KeepAliveAsync(lease, sent + lease.Ttl, session);
         try
         {
@@ -309,6 +320,7 @@ public sealed partial class LeaderElector : BackgroundService
                     using var linked = CancellationTokenSource.CreateLinkedTokenSource(token, timeout.Token);
                     var renewed = await _store.KeepAliveAsync(lease.Id, linked.Token);
                     deadline = sent + renewed.Ttl;
+                    Interlocked.Exchange(ref _leaseDeadlineTicks, deadline.UtcTicks);
                 }
                 catch (LeaseNotFoundException)
                 {
