@@ -5,6 +5,10 @@ using Grpc.Net.Client;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Orchestrator.ControlPlane.Leadership;
+using Orchestrator.ControlPlane.Scheduling;
+using Orchestrator.ControlPlane.Store;
 using Orchestrator.ControlPlane.Tests.Controllers;
 using Orchestrator.NodeAgent.Hosting;
 using Orchestrator.TestSupport;
@@ -239,6 +243,30 @@ public sealed class ControlPlaneFailoverTests(EtcdFixture etcd) : IClassFixture<
         }
 
         Assert.Contains("no longer leads", planes[first].Process.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_fenced_binding_transaction_as_large_as_the_schedulers_largest_fits_etcds_limit()
+    {
+        await using var store = await StateStoreFactory.OpenAsync("etcd://" + etcd.Require().Endpoint, TimeProvider.System, cancellationToken: Ct);
+        var elector = new LeaderElector(store, TimeProvider.System, new LeaderElectionOptions(), "cp-limit", () => "", NullLogger<LeaderElector>.Instance);
+        await elector.StartAsync(Ct);
+        try
+        {
+            await Eventually.TrueAsync(() => elector.IsLeader, "cp-limit leads", Ct);
+            var max = new SchedulerOptions().MaxTxnOps;
+            var keys = Enumerable.Range(0, max).Select(i => $"/orc/test/limit/{i:D3}").ToList();
+            var txn = new Txn([.. keys.Select(Compare.Absent)], [.. keys.Select(k => TxnOp.Put(k, []))], [.. keys.Select(TxnOp.Get)]);
+
+            var result = await new FencedStateStore(store, elector).TxnAsync(txn, Ct);
+
+            Assert.True(result.Succeeded);
+            Assert.Equal(max, (await store.ListAsync("/orc/test/limit/", cancellationToken: Ct)).Items.Count);
+        }
+        finally
+        {
+            await elector.StopAsync(CancellationToken.None);
+        }
     }
 
     private static void Signal(int pid, string signal)
