@@ -74,7 +74,7 @@ public static class ControlPlaneServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<LeaderElectionOptions>(),
             options.MemberId,
-            () => sp.GetService<ControlPlaneEndpoints>()?.TryGrpcUrl()?.ToString() ?? "",
+            () => options.Advertise ?? sp.GetService<ControlPlaneEndpoints>()?.TryGrpcUrl()?.GetLeftPart(UriPartial.Authority) ?? "",
             sp.GetRequiredService<ILogger<LeaderElector>>(),
             campaign: sp.GetRequiredService<ControllerOptions>().Enabled,
             ready: sp.GetService<IHostApplicationLifetime>()));
