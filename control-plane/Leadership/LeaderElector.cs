@@ -199,11 +199,10 @@ public sealed partial class LeaderElector : BackgroundService
             EndTerm(stoppingToken.IsCancellationRequested ? "the control plane is stopping" : "the store lease was lost");
             await session.CancelAsync();
             await keepAlive;
-            if (stoppingToken.IsCancellationRequested)
-            {
-                // Hand over at once instead of one TTL later: revoking deletes the leader and member keys.
-                await RevokeAsync(lease.Id);
-            }
+
+            // Hand over at once instead of one TTL later (a clean stop, or a session given up on a
+            // store error): revoking deletes the leader and member keys. A lost lease is already gone.
+            await RevokeAsync(lease.Id);
         }
     }
 
