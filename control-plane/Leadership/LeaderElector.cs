@@ -267,7 +267,11 @@ public sealed partial class LeaderElector : BackgroundService
         }
         finally
         {
-            Resign(term, session.IsCancellationRequested ? "the session ended" : "the term ended");
+            // A session that ended (lease lost, stopping) ends the term with its own reason.
+            if (!session.IsCancellationRequested)
+            {
+                Resign(term, "the term ended");
+            }
         }
 
         if (!session.IsCancellationRequested)
