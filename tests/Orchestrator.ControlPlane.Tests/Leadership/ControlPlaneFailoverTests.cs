@@ -22,6 +22,7 @@ namespace Orchestrator.ControlPlane.Tests.Leadership;
 /// hands the work to another within the lease TTL plus a margin, nothing is done twice, the agent
 /// moves to a survivor, and a paused leader that wakes up after being replaced writes nothing.
 /// </summary>
+[Collection(ControlPlaneFailoverCollection.Name)]
 public sealed class ControlPlaneFailoverTests(EtcdFixture etcd) : IClassFixture<EtcdFixture>, IAsyncLifetime
 {
     /// <summary>The default leader lease TTL (LeaderElectionOptions.LeaseTtl).</summary>
@@ -275,4 +276,15 @@ public sealed class ControlPlaneFailoverTests(EtcdFixture etcd) : IClassFixture<
         kill.WaitForExit();
         Assert.Equal(0, kill.ExitCode);
     }
+}
+
+/// <summary>
+/// Three control plane processes, etcd and an agent load the machine's two cores: these tests
+/// run alone, so they neither slow down the timing-sensitive tests of other classes nor are
+/// slowed down by them.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ControlPlaneFailoverCollection
+{
+    public const string Name = "control plane failover";
 }
