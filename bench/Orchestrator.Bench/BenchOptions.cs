@@ -33,6 +33,9 @@ internal sealed record BenchOptions
     /// <summary>Stores the scheduler scenario runs on.</summary>
     public IReadOnlyList<string> SchedulerStores { get; init; } = ["etcd", "sqlite"];
 
+    /// <summary>Leader kills (SIGKILL) measured in the leader failover scenario.</summary>
+    public int LeaderKills { get; init; } = 20;
+
     public string? Only { get; init; }
 
     public string? MarkdownOut { get; init; }
@@ -46,7 +49,7 @@ internal sealed record BenchOptions
             int NextInt() => int.Parse(Next(), CultureInfo.InvariantCulture);
             options = args[i] switch
             {
-                "--quick" => options with { StoreOps = 200, ApplyOps = 400, Watchers = 100, WatchCommits = 30, AgentReplicas = [1, 10], AgentRounds = 1, Crashes = 20, SchedulerNodes = 500, SchedulerReplicas = [5000, 10000] },
+                "--quick" => options with { StoreOps = 200, ApplyOps = 400, Watchers = 100, WatchCommits = 30, AgentReplicas = [1, 10], AgentRounds = 1, Crashes = 20, SchedulerNodes = 500, SchedulerReplicas = [5000, 10000], LeaderKills = 5 },
                 "--scheduler-nodes" => options with { SchedulerNodes = NextInt() },
                 "--scheduler-replicas" => options with { SchedulerReplicas = [.. Next().Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture))] },
                 "--scheduler-stores" => options with { SchedulerStores = [.. Next().Split(',')] },
@@ -58,9 +61,10 @@ internal sealed record BenchOptions
                 "--agent-replicas" => options with { AgentReplicas = [.. Next().Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture))] },
                 "--agent-rounds" => options with { AgentRounds = NextInt() },
                 "--crashes" => options with { Crashes = NextInt() },
+                "--leader-kills" => options with { LeaderKills = NextInt() },
                 "--only" => options with { Only = Next() },
                 "--markdown" => options with { MarkdownOut = Next() },
-                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --only store|apply|watch|agent|scheduler (or agent-start, agent-crash, agent-rss), --markdown FILE"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --only store|apply|watch|agent|scheduler|leader (or agent-start, agent-crash, agent-rss), --markdown FILE"),
             };
         }
 

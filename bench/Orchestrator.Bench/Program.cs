@@ -5,7 +5,7 @@ using Orchestrator.TestSupport;
 
 // Scenario benchmarks: store writes, apply round trips, watch fan-out (baseline: the raw
 // dotnet-etcd client on the same etcd), and the node agent (baseline: docker run and plain
-// process spawns of the same workload). Every scenario measures its baseline in the same run and
+// process spawns of the same workload), and leader failover (baseline: the raw etcd lease expiry). Every scenario measures its baseline in the same run and
 // prints the ratio. Results go to docs/benchmarks.md.
 BenchOptions options;
 try
@@ -55,6 +55,13 @@ if (options.Runs("scheduler"))
         var url = store == "etcd" ? $"etcd://{schedulerEtcd!.Endpoint}" : $"sqlite://{dir.File("scheduler.db")}";
         await SchedulerBench.RunAsync(store, url, options, report);
     }
+}
+
+if (options.Runs("leader"))
+{
+    // Its own etcd: the scenario's leases and keys stay apart from the other scenarios'.
+    await using var leaderEtcd = await EtcdProcess.StartAsync();
+    await LeaderBench.RunAsync(leaderEtcd.Endpoint, options, report);
 }
 
 var markdown = report.ToMarkdown();

@@ -7,7 +7,7 @@ public sealed class CommandArguments
 {
     public Argument<string> Kind { get; } = new("kind")
     {
-        Description = "services (svc), jobs, nodes (no), replicas (rep), events (ev), endpoints (ep); singular, plural or KIND/NAME",
+        Description = "services (svc), jobs, nodes (no), replicas (rep), events (ev), endpoints (ep), controlplanes (cp); singular, plural or KIND/NAME",
     };
 
     public Argument<string?> Name { get; } = new("name")

@@ -58,6 +58,16 @@ public static class VersionCommand
             lines.Add($"  Member: {server.MemberId}{(server.Leader ? " (leader)" : " (follower)")}");
         }
 
+        if (server.LeaderId.Length > 0)
+        {
+            var since = server.LeaderSince is { } at ? $" since {at.ToDateTimeOffset().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture)}Z" : "";
+            lines.Add($"  Leader: {server.LeaderId} at {server.LeaderAddress}{since}, term revision {server.LeaderTermRevision.ToString(CultureInfo.InvariantCulture)}");
+        }
+        else if (server.MemberId.Length > 0 && !server.Leader)
+        {
+            lines.Add("  Leader: none right now (an election is under way, or no control plane campaigns)");
+        }
+
         return string.Join(Environment.NewLine, lines);
     }
 }

@@ -14,6 +14,7 @@ public static class ObjectTables
         ObjectKind.Replica => ["ID", "OWNER", "NODE", "PHASE", "RESTARTS", "ENDPOINT", "AGE", "REASON"],
         ObjectKind.Event => ["TIME", "OBJECT", "TYPE", "REASON", "MESSAGE"],
         ObjectKind.Endpoints => ["SERVICE", "PORT", "PUBLISHED", "PROTOCOL", "ENDPOINTS"],
+        ObjectKind.ControlPlane => ["NAME", "ADDRESS", "ROLE", "SINCE", "AGE"],
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no table for this kind"),
     };
 
@@ -29,6 +30,7 @@ public static class ObjectTables
         V1.Object.KindOneofCase.Replica => [ReplicaRow(item.Replica, now)],
         V1.Object.KindOneofCase.Event => [EventRow(item.Event, now)],
         V1.Object.KindOneofCase.Endpoints => EndpointsRows(item.Endpoints),
+        V1.Object.KindOneofCase.ControlPlane => [ControlPlaneRow(item.ControlPlane, now)],
         _ => [],
     };
 
@@ -111,6 +113,16 @@ public static class ObjectTables
             Reason(status, now),
         ];
     }
+
+    /// <summary>ROLE is leader or follower; SINCE is how long it has had that role; AGE how long it has been registered.</summary>
+    public static IReadOnlyList<string> ControlPlaneRow(ControlPlaneMember m, DateTimeOffset now) =>
+    [
+        m.Id,
+        m.ApiAddress.Length > 0 ? m.ApiAddress : Humanize.None,
+        m.Leader ? "leader" : "follower",
+        Humanize.Age(m.Since, now),
+        Humanize.Age(m.Started, now),
+    ];
 
     public static IReadOnlyList<string> EventRow(Event e, DateTimeOffset now) =>
     [

@@ -24,8 +24,9 @@ public static class ObjectKinds
     public static readonly KindInfo Replica = new(ObjectKind.Replica, "replica", "replicas", "rep");
     public static readonly KindInfo Event = new(ObjectKind.Event, "event", "events", "ev");
     public static readonly KindInfo Endpoints = new(ObjectKind.Endpoints, "endpoints", "endpoints", "ep", "endpoint");
+    public static readonly KindInfo ControlPlane = new(ObjectKind.ControlPlane, "controlplane", "controlplanes", "cp", "control-plane", "control-planes");
 
-    public static IReadOnlyList<KindInfo> All { get; } = [Service, Job, Node, Replica, Event, Endpoints];
+    public static IReadOnlyList<KindInfo> All { get; } = [Service, Job, Node, Replica, Event, Endpoints, ControlPlane];
 
     /// <summary>One line listing every accepted kind, for hints.</summary>
     public static string Summary =>

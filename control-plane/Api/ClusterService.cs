@@ -4,7 +4,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orchestrator.ControlPlane.Hosting;
-using Orchestrator.ControlPlane.Controllers;
+using Orchestrator.ControlPlane.Leadership;
 using Orchestrator.ControlPlane.Objects;
 using Orchestrator.ControlPlane.Specs;
 using Orchestrator.ControlPlane.Store;
@@ -26,7 +26,7 @@ public sealed partial class ClusterService(
     ControlPlaneTelemetry telemetry,
     ControlPlaneOptions options,
     IHostApplicationLifetime lifetime,
-    ControllerOptions controllers,
+    LeaderElector elector,
     ILogger<ClusterService> logger) : Cluster.ClusterBase
 {
     private static readonly (string Version, string Commit) Build = ReadBuild();
@@ -100,6 +100,7 @@ public sealed partial class ClusterService(
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(context);
         var (obj, revision) = await objects.GetAsync(ObjectKindInfo.For(request.Kind), request.Name, context.CancellationToken);
+        await MarkLeaderAsync([obj], revision, context.CancellationToken);
         return new GetResponse { Object = obj, Revision = revision };
     }
 
@@ -110,6 +111,7 @@ public sealed partial class ClusterService(
         var list = await objects.ListAsync(ObjectKindInfo.For(request.Kind), request.Owner, request.NamePrefix, 0, context.CancellationToken);
         var response = new ListResponse { Revision = list.Revision };
         response.Items.AddRange(list.Items);
+        await MarkLeaderAsync(response.Items, list.Revision, context.CancellationToken);
         return response;
     }
 
@@ -178,17 +180,47 @@ public sealed partial class ClusterService(
     public override async Task<VersionResponse> Version(VersionRequest request, ServerCallContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        return new VersionResponse
+        var leader = await store.GetAsync(LeaderElector.LeaderKey, 0, context.CancellationToken);
+        var response = new VersionResponse
         {
             Version = Build.Version,
             Commit = Build.Commit,
             Store = store.Description,
-            StoreRevision = await store.GetRevisionAsync(context.CancellationToken),
+            StoreRevision = leader.Revision,
             MemberId = options.MemberId,
-            // Until leader election exists (several control planes on one etcd), a control plane
-            // that runs the controllers is the one that leads.
-            Leader = controllers.Enabled,
+            Leader = elector.IsLeader,
         };
+        if (leader.Kv is { } kv)
+        {
+            var holder = ProtoJson.Decode<ControlPlaneMember>(kv.Value, kv.Key);
+            response.LeaderId = holder.Id;
+            response.LeaderAddress = holder.ApiAddress;
+            response.LeaderSince = holder.Since;
+            response.LeaderTermRevision = kv.CreateRevision;
+        }
+
+        return response;
+    }
+
+    /// <summary>
+    /// A control plane's own record says what it last knew; the leader key says who leads now.
+    /// Listing control planes marks the leader from the key, read at the list's revision.
+    /// </summary>
+    private async Task MarkLeaderAsync(IEnumerable<V1.Object> items, long revision, CancellationToken cancellationToken)
+    {
+        var members = items.Where(i => i.KindCase == V1.Object.KindOneofCase.ControlPlane).Select(i => i.ControlPlane).ToList();
+        if (members.Count == 0)
+        {
+            return;
+        }
+
+        var leader = await store.GetAsync(LeaderElector.LeaderKey, revision, cancellationToken);
+        var holder = leader.Kv is { } kv ? ProtoJson.Decode<ControlPlaneMember>(kv.Value, kv.Key).Id : null;
+        foreach (var member in members)
+        {
+            member.Leader = member.Id == holder;
+            member.TermRevision = member.Leader ? leader.Kv!.CreateRevision : 0;
+        }
     }
 
     private static string OutcomeName(ApplyOutcome outcome) => outcome switch

@@ -61,6 +61,12 @@ public sealed partial class NodeLifecycleLoop(
             return;
         }
 
+        // A new leadership term (or a restart) judges nobody before a fresh grace: what this
+        // loop saw in an earlier term may be long stale.
+        _restartJudging = true;
+        _silentSince.Clear();
+        _settled.Clear();
+
         using var timer = new PeriodicTimer(options.CheckInterval, time);
         var lastTick = time.GetTimestamp();
         try

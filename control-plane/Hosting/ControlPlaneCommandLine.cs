@@ -23,6 +23,8 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
           --node-grace DURATION     how long a node may stay silent before it is NotReady and its
                                     replicas Lost (default 3s; at least 2s, heartbeats come every 1s;
                                     give every control plane on one store the same value)
+          --advertise URL           the gRPC address others (agents, orc) reach it at, shown by
+                                    orc get controlplanes (default: the --listen address as bound)
           -h, --help                show this help
 
         Telemetry: traces and metrics go to OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set;
@@ -50,7 +52,7 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
                 value = arg[(eq + 1)..];
             }
 
-            if (flag is not ("--listen" or "--http-listen" or "--store" or "--member-id" or "--node-grace"))
+            if (flag is not ("--listen" or "--http-listen" or "--store" or "--member-id" or "--node-grace" or "--advertise"))
             {
                 return Fail(arg.StartsWith('-')
                     ? $"unknown option {flag}; run orc-control-plane --help for the options"
@@ -96,7 +98,20 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
 
                     options.NodeGrace = grace;
                     break;
+                case "--advertise":
+                    if (!Uri.TryCreate(value, UriKind.Absolute, out var advertise) || advertise.Scheme is not ("http" or "https") || advertise.Host.Length == 0 || !HasPort(value))
+                    {
+                        return Fail($"--advertise \"{value}\" is not a gRPC address; give http://HOST:PORT, for example --advertise http://10.0.0.1:7070");
+                    }
+
+                    options.Advertise = advertise.GetLeftPart(UriPartial.Authority);
+                    break;
                 default:
+                    if (!IsMemberId(value))
+                    {
+                        return Fail($"--member-id \"{value}\" is not a member id; use lower-case letters, digits, '-' and '.' (at most 253), for example --member-id cp-1");
+                    }
+
                     options.MemberId = value;
                     break;
             }
@@ -140,12 +155,24 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
 
     private static ControlPlaneCommandLine Fail(string message) => new(null, false, message);
 
+    /// <summary>Whether a URL names its port (<c>http://h:80</c> does, <c>http://h</c> does not).</summary>
+    private static bool HasPort(string url)
+    {
+        var authority = url[(url.IndexOf("://", StringComparison.Ordinal) + 3)..].Split('/')[0];
+        return authority.LastIndexOf(':') > authority.LastIndexOf(']');
+    }
+
+    /// <summary>A member id is a key segment (<c>/orc/controlplanes/&lt;id&gt;</c>): a host name's characters, no '/'.</summary>
+    private static bool IsMemberId(string value) =>
+        value.Length <= 253 && value.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-' or '.') && char.IsAsciiLetterOrDigit(value[0]);
+
     private static string Example(string flag) => flag switch
     {
         "--listen" => "--listen 127.0.0.1:7070",
         "--http-listen" => "--http-listen 127.0.0.1:7071",
         "--store" => "--store sqlite://./orc-data/state.db",
         "--node-grace" => "--node-grace 3s",
+        "--advertise" => "--advertise http://10.0.0.1:7070",
         _ => "--member-id cp-1",
     };
 }

@@ -22,6 +22,9 @@ public sealed class ControlPlaneEndpoints
     /// <summary>A URL clients can dial for gRPC, e.g. <c>http://127.0.0.1:7070</c> (a wildcard address is dialled on loopback).</summary>
     public Uri GrpcUrl => Dialable(Grpc);
 
+    /// <summary>The gRPC URL, or null before the app has started.</summary>
+    public Uri? TryGrpcUrl() => GrpcListen?.IPEndPoint is { } endpoint ? Dialable(endpoint) : null;
+
     /// <summary>A URL for the HTTP/1.1 endpoint, e.g. <c>http://127.0.0.1:7071</c>.</summary>
     public Uri HttpUrl => Dialable(Http);
 

@@ -16,6 +16,12 @@ public sealed class ControlPlaneOptions
     /// <summary>The state store: <c>sqlite://path/state.db</c> or <c>etcd://host:port,host:port</c>.</summary>
     public string Store { get; set; } = DefaultStore;
 
+    /// <summary>
+    /// The gRPC address other machines reach this control plane at (<c>http://10.0.0.1:7070</c>),
+    /// recorded in its member record and the leader key; null: the bound <see cref="Listen"/> address.
+    /// </summary>
+    public string? Advertise { get; set; }
+
     /// <summary>This control plane's identity among several on one store; defaults to the host name.</summary>
     public string MemberId { get; set; } = DefaultMemberId();
 

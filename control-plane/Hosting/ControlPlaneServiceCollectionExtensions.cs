@@ -3,12 +3,15 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
 using Orchestrator.ControlPlane.Api;
 using Orchestrator.ControlPlane.Controllers;
+using Orchestrator.ControlPlane.Leadership;
 using Orchestrator.ControlPlane.Nodes;
 using Orchestrator.ControlPlane.Objects;
 using Orchestrator.ControlPlane.Scheduling;
@@ -44,10 +47,10 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<NodeCommands>();
         services.AddSingleton<ObjectWatcher>();
 
-        // One control plane per store until leader election exists, so this one compacts.
+        // Compaction is leader-only: one control plane compacts however many share the store.
         services.TryAddSingleton(new HistoryCompactorOptions());
         services.AddSingleton<HistoryCompactor>();
-        services.AddHostedService<HistoryCompactionService>();
+        services.AddSingleton<HistoryCompactionService>();
 
         // The node stream (agents) and the logs relay.
         services.TryAddSingleton(options.NodeGrace is { } grace ? new NodeStreamOptions { NodeGrace = grace } : new NodeStreamOptions());
@@ -57,24 +60,50 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<AssignmentFeed>();
         services.AddSingleton<NodeConnection>();
         services.AddSingleton<LogsRelay>();
-        services.AddHostedService<NodeLivenessWatcher>();
+        services.AddSingleton<NodeLivenessWatcher>();
 
         // Controllers and placement (docs/adr/0013-controllers-work-queue.md); a host may register its own ControllerOptions.
         services.TryAddSingleton(new ControllerOptions());
         services.AddSingleton<EventRecorder>();
-        services.AddHostedService<ServiceController>();
+
+        // Leadership (docs/adr/0016-leader-election-and-fencing.md): every control plane campaigns
+        // (unless ControllerOptions.Enabled is off); the one that leads runs the leader-only services
+        // below, which write through the fenced store so a deposed leader's writes fail.
+        services.TryAddSingleton(new LeaderElectionOptions());
+        services.AddSingleton(sp => new LeaderElector(
+            sp.GetRequiredService<IStateStore>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<LeaderElectionOptions>(),
+            options.MemberId,
+            () => options.Advertise ?? sp.GetService<ControlPlaneEndpoints>()?.TryGrpcUrl()?.GetLeftPart(UriPartial.Authority) ?? "",
+            sp.GetRequiredService<ILogger<LeaderElector>>(),
+            campaign: sp.GetRequiredService<ControllerOptions>().Enabled,
+            ready: sp.GetService<IHostApplicationLifetime>()));
+        services.AddHostedService(sp => sp.GetRequiredService<LeaderElector>());
+        services.AddSingleton(sp => new FencedStateStore(sp.GetRequiredService<IStateStore>(), sp.GetRequiredService<LeaderElector>()));
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ServiceController>(sp, sp.GetRequiredService<FencedStateStore>()));
         services.TryAddSingleton(new NodeLifecycleOptions());
-        services.AddSingleton<NodeLifecycleLoop>();
-        services.AddHostedService(sp => sp.GetRequiredService<NodeLifecycleLoop>());
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<NodeLifecycleLoop>(sp, sp.GetRequiredService<FencedStateStore>()));
 
         // The scheduler (control-plane/Scheduling/README.md); a host may register its own SchedulerOptions.
         services.TryAddSingleton(new SchedulerOptions());
         services.TryAddSingleton(sp => new Scheduler(sp.GetServices<IFilter>().Concat(Scheduler.BuiltInFilters()).DistinctBy(f => f.Name), sp.GetServices<IScorer>().Concat(Scheduler.BuiltInScorers()).DistinctBy(s => s.Name), sp.GetRequiredService<SchedulerOptions>()));
-        services.AddSingleton<PlacementLoop>();
-        services.AddHostedService(sp => sp.GetRequiredService<PlacementLoop>());
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<PlacementLoop>(sp, sp.GetRequiredService<FencedStateStore>()));
         services.AddSingleton<ClusterSnapshotReader>();
         services.AddSingleton<PlacementExplainer>();
         services.AddSingleton<ApplyPlanner>();
+
+        // Started at each term's start and stopped at its end, in this order (stopped in reverse).
+        services.AddHostedService(sp => new LeaderOnlyServices(
+            sp.GetRequiredService<LeaderElector>(),
+            [
+                sp.GetRequiredService<NodeLivenessWatcher>(),
+                sp.GetRequiredService<NodeLifecycleLoop>(),
+                sp.GetRequiredService<PlacementLoop>(),
+                sp.GetRequiredService<ServiceController>(),
+                sp.GetRequiredService<HistoryCompactionService>(),
+            ],
+            sp.GetRequiredService<ILogger<LeaderOnlyServices>>()));
 
         services.AddGrpc(o => o.Interceptors.Add<ErrorMappingInterceptor>());
         services.AddGrpcReflection();

@@ -46,7 +46,9 @@ public sealed class SchedulerOptions
 
     /// <summary>
     /// Most compares and most operations in one binding transaction. etcd refuses more than 128
-    /// per transaction by default (<c>--max-txn-ops</c>); raise both together.
+    /// per transaction by default (<c>--max-txn-ops</c>); raise both together. The default is one
+    /// less: in a control plane the leader's fence adds one compare and one read to every
+    /// binding transaction (docs/adr/0016-leader-election-and-fencing.md).
     /// </summary>
-    public int MaxTxnOps { get; set; } = 128;
+    public int MaxTxnOps { get; set; } = 127;
 }

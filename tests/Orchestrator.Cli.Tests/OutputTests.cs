@@ -64,6 +64,26 @@ public sealed class OutputTests
     }
 
     [Fact]
+    public async Task Control_planes_table_shows_address_role_how_long_in_the_role_and_age()
+    {
+        var leader = new ControlPlaneMember { Id = "cp-2", ApiAddress = "http://10.0.0.2:7070", Leader = true, Since = Timestamp.FromDateTimeOffset(Now.AddSeconds(-42)), Started = Timestamp.FromDateTimeOffset(Now.AddHours(-3)), TermRevision = 118 };
+        var follower = new ControlPlaneMember { Id = "cp-1", ApiAddress = "http://10.0.0.1:7070", Since = Timestamp.FromDateTimeOffset(Now.AddMinutes(-5)), Started = Timestamp.FromDateTimeOffset(Now.AddDays(-2)) };
+        Golden.Assert("get-controlplanes.txt", await RenderAsync(ObjectKinds.ControlPlane, [new V1.Object { ControlPlane = follower }, new V1.Object { ControlPlane = leader }], "table"));
+    }
+
+    [Fact]
+    public void Version_names_the_leader_from_any_control_plane()
+    {
+        var follower = new VersionResponse { Version = "0.1.0", Commit = "abc1234", Store = "etcd://127.0.0.1:2379", StoreRevision = 120, MemberId = "cp-1", LeaderId = "cp-2", LeaderAddress = "http://10.0.0.2:7070", LeaderSince = Timestamp.FromDateTimeOffset(Now), LeaderTermRevision = 118 };
+        var lines = VersionCommand.FormatServer(follower, new Uri("http://10.0.0.1:7070")).Split(Environment.NewLine);
+        Assert.Equal("  Member: cp-1 (follower)", lines[2]);
+        Assert.Equal("  Leader: cp-2 at http://10.0.0.2:7070 since 2026-01-15 12:00:00Z, term revision 118", lines[3]);
+
+        var electing = new VersionResponse { Version = "0.1.0", MemberId = "cp-1" };
+        Assert.Contains("  Leader: none right now", VersionCommand.FormatServer(electing, new Uri("http://10.0.0.1:7070")), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Json_of_one_object_is_the_object_itself_in_protobuf_json()
     {
         var json = await RenderAsync(ObjectKinds.Service, [Wrap(Web())], "json", single: true);

@@ -55,6 +55,16 @@ public sealed class ParsingTests
         Assert.Contains("services (svc)", e.Hint, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("controlplanes")]
+    [InlineData("controlplane")]
+    [InlineData("cp")]
+    [InlineData("control-planes")]
+    public void Control_planes_are_a_kind_get_can_list(string text)
+    {
+        Assert.Equal(ObjectKinds.ControlPlane, ObjectTarget.Parse(text, null).Kind);
+    }
+
     [Fact]
     public void Giving_the_name_twice_is_a_usage_error()
     {

@@ -43,6 +43,10 @@ public class ControlPlaneCommandLineTests
     [InlineData(new[] { "--listen", "127.0.0.1:7070", "--http-listen", "127.0.0.1:7070" }, "both use port 7070")]
     [InlineData(new[] { "--store", "postgres://db" }, "--store: store 'postgres://db' is not a store address; give one of sqlite://")]
     [InlineData(new[] { "serve" }, "unexpected argument \"serve\"")]
+    [InlineData(new[] { "--member-id", "cp/1" }, "--member-id \"cp/1\" is not a member id; use lower-case letters, digits, '-' and '.'")]
+    [InlineData(new[] { "--member-id", "CP-1" }, "for example --member-id cp-1")]
+    [InlineData(new[] { "--advertise", "10.0.0.1:7070" }, "--advertise \"10.0.0.1:7070\" is not a gRPC address; give http://HOST:PORT")]
+    [InlineData(new[] { "--advertise", "http://10.0.0.1" }, "for example --advertise http://10.0.0.1:7070")]
     public void A_bad_command_line_gives_one_error_that_says_what_to_fix(string[] args, string expected)
     {
         var parsed = ControlPlaneCommandLine.Parse(args);
@@ -51,6 +55,16 @@ public class ControlPlaneCommandLineTests
         Assert.NotNull(parsed.Error);
         Assert.Contains(expected, parsed.Error, StringComparison.Ordinal);
         Assert.DoesNotContain('\n', parsed.Error);
+    }
+
+    [Fact]
+    public void The_advertised_address_is_kept_as_scheme_host_and_port()
+    {
+        var parsed = ControlPlaneCommandLine.Parse(["--listen", "0.0.0.0:7070", "--advertise", "http://cp-1.example.net:7070/", "--member-id", "cp-1.example.net"]);
+
+        Assert.Null(parsed.Error);
+        Assert.Equal(("http://cp-1.example.net:7070", "cp-1.example.net"), (parsed.Options!.Advertise, parsed.Options.MemberId));
+        Assert.Null(ControlPlaneCommandLine.Parse([]).Options!.Advertise);
     }
 
     [Fact]

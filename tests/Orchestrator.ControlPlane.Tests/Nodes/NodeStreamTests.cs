@@ -2,6 +2,8 @@ using System.Collections.Concurrent;
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Orchestrator.ControlPlane.Controllers;
+using Orchestrator.ControlPlane.Leadership;
 using Orchestrator.ControlPlane.Nodes;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.TestSupport;
@@ -309,17 +311,26 @@ public sealed class NodeStreamTests : IAsyncLifetime
     [Fact]
     public async Task When_the_lease_expires_without_a_clean_end_the_node_is_NotReady_because_heartbeats_stopped()
     {
-        await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        // Node liveness is leader-only: this control plane campaigns (the others here do not), and
+        // its leader lease outlasts the clock's jumps, as nothing renews it between them.
+        await using var cp = await NodeCluster.StartAsync(
+            configure: b =>
+            {
+                b.Services.AddSingleton(new ControllerOptions());
+                b.Services.AddSingleton(new LeaderElectionOptions { LeaseTtl = TimeSpan.FromHours(1) });
+            },
+            cancellationToken: Ct);
+        await using var agent = await cp.ConnectAsync("node-1", cancellationToken: Ct);
         await agent.HandshakeAsync(Ct);
-        Assert.Equal(NodeState.Ready, (await Cp.GetNodeAsync("node-1", Ct)).Status.State);
+        Assert.Equal(NodeState.Ready, (await cp.GetNodeAsync("node-1", Ct)).Status.State);
 
         // The agent stays connected but sends no heartbeat past the grace (3s).
-        Cp.Time.Advance(TimeSpan.FromSeconds(4));
+        cp.Time.Advance(TimeSpan.FromSeconds(4));
 
-        var node = (await Cp.WaitForAsync(ObjectKind.Node, "node-1", o => o.Node.Status?.State == NodeState.NotReady, Ct)).Node;
+        var node = (await cp.WaitForAsync(ObjectKind.Node, "node-1", o => o.Node.Status?.State == NodeState.NotReady, Ct)).Node;
         Assert.Equal("HeartbeatsStopped", node.Status.Reason);
         Assert.Contains("no heartbeat renewed the node's lease for 3s", node.Status.Message, StringComparison.Ordinal);
-        Assert.Null((await Cp.Store.GetAsync(StoreKeys.NodeLiveness("node-1"), cancellationToken: Ct)).Kv);
+        Assert.Null((await cp.Store.GetAsync(StoreKeys.NodeLiveness("node-1"), cancellationToken: Ct)).Kv);
 
         // The silent stream is closed, so a live agent reconnects into a fresh registration.
         var ended = await agent.EndedAsync(Ct);
