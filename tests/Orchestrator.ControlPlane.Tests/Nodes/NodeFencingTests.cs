@@ -1,6 +1,7 @@
 using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Orchestrator.ControlPlane.Controllers;
+using Orchestrator.ControlPlane.Nodes;
 using Orchestrator.TestSupport;
 using Orchestrator.V1;
 
@@ -20,7 +21,25 @@ public sealed class NodeFencingTests
     public async Task A_silent_node_turns_NotReady_its_replicas_Lost_and_when_it_returns_it_is_told_to_stop_them()
     {
         await using var cp = await NodeCluster.StartAsync(cancellationToken: Ct);
-        var loop = cp.App.Services.GetRequiredService<NodeLifecycleLoop>();
+        // Unfenced: no leadership term runs here to fence the loop's writes with.
+        var loop = ActivatorUtilities.CreateInstance<NodeLifecycleLoop>(cp.App.Services, cp.Store);
+
+        // Controllers are off here (the test drives the lifecycle loop's ticks), so the leader-only
+        // liveness watcher is started by hand: it turns the silent node NotReady.
+        var liveness = cp.App.Services.GetRequiredService<NodeLivenessWatcher>();
+        await liveness.StartAsync(Ct);
+        try
+        {
+            await RunAsync(cp, loop);
+        }
+        finally
+        {
+            await liveness.StopAsync(CancellationToken.None);
+        }
+    }
+
+    private static async Task RunAsync(NodeCluster cp, NodeLifecycleLoop loop)
+    {
         await cp.PutReplicaAsync("web-a", "node-2", cancellationToken: Ct);
         await cp.PutReplicaAsync("web-b", "node-2", cancellationToken: Ct);
         var seed = new ClusterSeed(cp.Store, NodeCluster.Start);
