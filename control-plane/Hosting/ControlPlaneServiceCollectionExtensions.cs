@@ -41,6 +41,7 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<ClusterObjects>();
         services.AddSingleton<SpecApplier>();
         services.AddSingleton<ObjectCommands>();
+        services.AddSingleton<RolloutCommands>();
         services.AddSingleton<ObjectWatcher>();
 
         // One control plane per store until leader election exists, so this one compacts.
