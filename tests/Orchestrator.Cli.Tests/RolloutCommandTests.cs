@@ -168,6 +168,23 @@ public sealed class RolloutCommandTests : IAsyncLifetime
         Assert.Equal("error: service \"nope\" not found", missing.StderrLines[0]);
     }
 
+    [Fact]
+    public async Task Describe_shows_a_paused_service_and_its_stable_and_failed_revisions()
+    {
+        var service = At(5, 5, RolloutState.Failed, 1, 3, reason: "ProgressDeadlineExceeded", message: "rollout of revision 2 failed");
+        service.Spec.Paused = true;
+        service.Status.StableRevision = 1;
+        service.Status.FailedRevision = 2;
+        _server.Cluster.Objects[(ObjectKind.Service, "web")] = Wrap(service);
+
+        var result = await Run("describe", "service/web");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Contains("Paused:           yes (orc rollout resume web goes on)", result.StdoutLines);
+        Assert.Contains("Stable revision:  1 (the last one rolled out completely; a failure goes back to it)", result.StdoutLines);
+        Assert.Contains("Failed revision:  2", result.StdoutLines);
+    }
+
     private sealed class TerminalConsole : IConsoleIO, IDisposable
     {
         private readonly StringWriter _out = new();
