@@ -25,7 +25,7 @@ public sealed record RemoveReplica(string Id, string Why) : ServiceAction;
 /// <summary>
 /// Point the service back at revision <paramref name="ToRevision"/> (its template becomes
 /// <paramref name="Template"/>), because the rollout of <paramref name="FromRevision"/> failed
-/// for <paramref name="Reason"/> (ADR 0015). Written together with the plan's status.
+/// for <paramref name="Reason"/> (ADR 0016). Written together with the plan's status.
 /// </summary>
 public sealed record RollBack(long FromRevision, long ToRevision, ReplicaTemplate Template, string Reason) : ServiceAction;
 
@@ -39,7 +39,7 @@ public sealed record ServicePlan(IReadOnlyList<ServiceAction> Actions, ServiceSt
 /// The service controller's decision, a pure function of the service (its spec, and in
 /// <c>service.Status</c> the status the last pass stored), its replicas, the nodes they are
 /// on, the revision history and the time: tests call it directly, the reconciler applies its
-/// actions with CAS writes. See docs/adr/0015-rollouts-and-rollback.md.
+/// actions with CAS writes. See docs/adr/0016-rollouts-and-rollback.md.
 /// <para>
 /// Replicas are <em>active</em> (desired RUN) or <em>retiring</em> (desired DRAIN or STOP).
 /// A replica that may serve traffic (Ready, with ports) retires through DRAIN and is asked to

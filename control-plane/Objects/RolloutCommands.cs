@@ -15,7 +15,7 @@ public sealed record PauseOutcome(bool Changed, long Generation);
 /// <c>orc rollout undo|pause|resume</c>: writes to a service's spec, each a compare-and-swap
 /// on the spec key (and, for undo, a check that the target revision is in the history),
 /// retried from fresh reads when another writer got there first. The service controller
-/// does the rest (docs/adr/0015-rollouts-and-rollback.md).
+/// does the rest (docs/adr/0016-rollouts-and-rollback.md).
 /// </summary>
 public sealed class RolloutCommands(IStateStore store, TimeProvider time)
 {
