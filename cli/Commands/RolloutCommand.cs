@@ -7,20 +7,20 @@ using Orchestrator.V1;
 
 namespace Orchestrator.Cli.Commands;
 
-/// <summary><c>orc rollout history NAME</c>: a service's template revisions, oldest first.</summary>
-public static class RolloutCommand
+/// <summary>
+/// <c>orc rollout status|history|undo|pause|resume NAME</c>: follow a service's rollout, list its
+/// template revisions, go back to an earlier one, pause and resume.
+/// </summary>
+public static partial class RolloutCommand
 {
     public static Command Create(CliContext context)
     {
-        var rollout = new Command("rollout", "Inspect the rollouts of a service");
+        var rollout = new Command("rollout", "Follow, inspect, undo, pause and resume the rollouts of a service");
         var name = new Argument<string>("service") { Description = "Service name (or service/NAME)" };
         var history = new Command("history", "List the revisions of a service") { name };
         history.SetAction(async (parse, ct) =>
         {
-            var text = parse.GetValue(name)!;
-            var target = text.Contains('/', StringComparison.Ordinal)
-                ? ObjectTarget.ParseNamed(text, null, "rollout history", [ObjectKinds.Service])
-                : new ObjectTarget(ObjectKinds.Service, text);
+            var target = Target(parse.GetValue(name)!, "rollout history");
             using var connection = context.Connect(parse);
             HistoryResponse response;
             try
@@ -41,9 +41,18 @@ public static class RolloutCommand
             WriteHistory(context.IO, response.Revisions, context.Time.GetUtcNow());
             return ExitCodes.Success;
         });
+        rollout.Add(StatusCommand(context));
         rollout.Add(history);
+        rollout.Add(UndoCommand(context));
+        rollout.Add(PauseCommand(context, pause: true));
+        rollout.Add(PauseCommand(context, pause: false));
         return rollout;
     }
+
+    private static ObjectTarget Target(string text, string verb) =>
+        text.Contains('/', StringComparison.Ordinal)
+            ? ObjectTarget.ParseNamed(text, null, verb, [ObjectKinds.Service])
+            : new ObjectTarget(ObjectKinds.Service, text);
 
     public static void WriteHistory(IConsoleIO io, IEnumerable<ServiceRevision> revisions, DateTimeOffset now) =>
         TableWriter.Write(

@@ -43,6 +43,21 @@ public static class Describer
             .Field("Observed", status.ObservedGeneration == (s.Meta?.Generation ?? 0)
                 ? $"generation {status.ObservedGeneration} (up to date)"
                 : $"generation {status.ObservedGeneration} (spec is at {s.Meta?.Generation ?? 0}; the controller has not caught up yet)");
+        if (spec.Paused)
+        {
+            w.Field("Paused", $"yes (orc rollout resume {spec.Name} goes on)");
+        }
+
+        if (status.StableRevision != 0 && status.StableRevision != s.Revision)
+        {
+            w.Field("Stable revision", $"{Num(status.StableRevision)} (the last one rolled out completely; a failure goes back to it)");
+        }
+
+        if (status.FailedRevision != 0)
+        {
+            w.Field("Failed revision", Num(status.FailedRevision));
+        }
+
         Template(w, spec.Template);
         var update = spec.Update ?? new UpdateStrategy();
         w.Section("Update strategy", u => u

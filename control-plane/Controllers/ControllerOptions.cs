@@ -25,11 +25,14 @@ public sealed class ControllerOptions
     public TimeSpan StopTimeoutExtra { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// During a template change, a new replica that no agent has reported on (still Pending
-    /// or Scheduled) this long after its creation counts as ready, so a rollout with no
-    /// agent reporting still finishes. A replica an agent reports as not ready is waited for.
+    /// A replica retired while it may serve traffic is drained first (desired DRAIN: out of the
+    /// service's endpoints) and asked to stop this long after (ADR 0008's bounded timeout, until
+    /// the mesh acknowledges endpoint versions).
     /// </summary>
-    public TimeSpan UnreportedReadyTimeout { get; set; } = TimeSpan.FromSeconds(30);
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>During a rollout, a new replica restarted this many times makes the rollout fail (crash loop).</summary>
+    public int RolloutMaxRestarts { get; set; } = 3;
 
     /// <summary>How long events are kept in the store.</summary>
     public TimeSpan EventTtl { get; set; } = TimeSpan.FromHours(1);

@@ -10,10 +10,14 @@ namespace Orchestrator.ControlPlane.Controllers;
 /// The keys of the service controller: service names. A service spec change enqueues its
 /// name; a replica change enqueues its owner's name, so a replica that became Ready or
 /// stopped moves a rollout or a scale-down on. Replicas of deleted services are listed
-/// too, so they are retired after a restart.
+/// too, so they are retired after a restart. A node's spec change (draining, cordoned) or
+/// removal enqueues the owners of the replicas bound to it, from an index the watch keeps.
 /// </summary>
 public sealed class ServiceControllerSource(IStateStore store) : IControllerSource<string>
 {
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, (string Owner, string Node)> _placed = new(StringComparer.Ordinal);
+
     public string WatchPrefix => StoreKeys.Root;
 
     public async Task<(IReadOnlyCollection<string> Keys, long Revision)> ListKeysAsync(CancellationToken cancellationToken)
@@ -30,9 +34,14 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
         }
 
         var replicas = await ServiceReconciler.ReadReplicasAsync(store, services.Revision, r => r.Spec.Owner?.Kind == ServiceReconciler.OwnerKind, cancellationToken);
-        foreach (var replica in replicas)
+        lock (_lock)
         {
-            keys.Add(replica.Replica.Spec.Owner.Name);
+            _placed.Clear();
+            foreach (var replica in replicas)
+            {
+                keys.Add(replica.Replica.Spec.Owner.Name);
+                Index(replica.Replica.Meta.Name, replica.Replica);
+            }
         }
 
         return (keys, services.Revision);
@@ -48,9 +57,22 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
         else if (TryName(key, StoreKeys.ReplicasPrefix, out var id))
         {
             var value = change.Type == Store.WatchEventType.Put ? change.Kv : change.PrevKv;
-            if (OwnerOf(value) is { } owner)
+            var replica = Decode(value);
+            lock (_lock)
             {
-                yield return owner;
+                if (change.Type == Store.WatchEventType.Put && replica is not null)
+                {
+                    Index(id, replica);
+                }
+                else
+                {
+                    _placed.Remove(id);
+                }
+            }
+
+            if (replica?.Spec?.Owner is { Kind: ServiceReconciler.OwnerKind } ownerRef)
+            {
+                yield return ownerRef.Name;
             }
             else if (ReplicaIds.OwnerOf(id) is { } guessed)
             {
@@ -62,9 +84,37 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
             // Ids are <service>-<suffix>; a cut (very long) name is healed by the resync.
             yield return owner;
         }
+        else if (TryName(key, StoreKeys.NodesPrefix, out var node))
+        {
+            foreach (var onNode in OwnersOn(node))
+            {
+                yield return onNode;
+            }
+        }
     }
 
-    private static string? OwnerOf(KeyValue? kv)
+    /// <summary>The services with a replica bound to <paramref name="node"/>, as the watch last saw them.</summary>
+    public IReadOnlyList<string> OwnersOn(string node)
+    {
+        lock (_lock)
+        {
+            return _placed.Values.Where(p => p.Node == node).Select(p => p.Owner).Distinct(StringComparer.Ordinal).ToList();
+        }
+    }
+
+    private void Index(string id, Replica replica)
+    {
+        if (replica.Spec?.Owner is { Kind: ServiceReconciler.OwnerKind } owner && !string.IsNullOrEmpty(replica.Spec.Node))
+        {
+            _placed[id] = (owner.Name, replica.Spec.Node);
+        }
+        else
+        {
+            _placed.Remove(id);
+        }
+    }
+
+    private static Replica? Decode(KeyValue? kv)
     {
         if (kv is null || kv.Value.Length == 0)
         {
@@ -73,8 +123,7 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
 
         try
         {
-            var replica = ProtoJson.Decode<Replica>(kv.Value, kv.Key);
-            return replica.Spec?.Owner is { Kind: ServiceReconciler.OwnerKind } owner ? owner.Name : null;
+            return ProtoJson.Decode<Replica>(kv.Value, kv.Key);
         }
         catch (InvalidStoredObjectException)
         {

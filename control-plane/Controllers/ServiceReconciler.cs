@@ -34,12 +34,21 @@ public sealed partial class ServiceReconciler(
         var revision = read.Revision;
         var service = read.Kv is null ? null : ProtoJson.Decode<Service>(read.Kv.Value, serviceKey);
         var serviceModRevision = read.Kv?.ModRevision ?? 0;
+        var statusRead = await store.GetAsync(StoreKeys.ServiceStatus(key), revision, cancellationToken);
+        if (service is not null)
+        {
+            service.Status = statusRead.Kv is null ? null : DecodeServiceStatus(statusRead.Kv);
+        }
+
         var replicas = await ReadReplicasAsync(store, revision, r => r.Spec?.Owner is { Kind: OwnerKind } owner && owner.Name == key, cancellationToken);
+        var nodes = await ReadNodesAsync(replicas.Select(r => r.Replica.Spec.Node), revision, cancellationToken);
+        var history = service is null ? [] : await ReadHistoryAsync(key, revision, cancellationToken);
 
         var now = time.GetUtcNow();
-        var plan = _planner.Plan(service, replicas.Select(r => r.Replica).ToList(), now);
+        var plan = _planner.Plan(service, replicas.Select(r => r.Replica).ToList(), nodes, history, now);
         var byId = replicas.ToDictionary(r => r.Replica.Meta.Name, StringComparer.Ordinal);
         var desired = service?.Spec.Replicas ?? 0;
+        var statusWritten = false;
 
         foreach (var action in plan.Actions)
         {
@@ -49,15 +58,25 @@ public sealed partial class ServiceReconciler(
                     await CreateAsync(key, serviceKey, serviceModRevision, create, now, cancellationToken);
                     break;
                 case StopReplica stop:
-                    await StopAsync(byId[stop.Id], stop, now, cancellationToken);
+                    await RetireAsync(byId[stop.Id], DesiredState.Stop, stop.Why, now, cancellationToken);
+                    break;
+                case DrainReplica drain:
+                    await RetireAsync(byId[drain.Id], DesiredState.Drain, drain.Why, now, cancellationToken);
                     break;
                 case RemoveReplica remove:
                     await RemoveAsync(key, byId[remove.Id], remove, cancellationToken);
                     break;
+                case RollBack rollBack when service is not null && plan.Status is not null:
+                    await RollBackAsync(service, serviceModRevision, statusRead.Kv?.ModRevision ?? 0, rollBack, plan.Status, now, cancellationToken);
+                    statusWritten = true;
+                    break;
+                case RecordEvent e:
+                    await events.RecordAsync(OwnerKind, key, e.Type, e.Reason, e.Message, Source, cancellationToken);
+                    break;
             }
         }
 
-        if (service is not null && plan.Status is { } status)
+        if (service is not null && !statusWritten && plan.Status is { } status)
         {
             await WriteStatusAsync(key, serviceKey, serviceModRevision, status, cancellationToken);
         }
@@ -110,23 +129,120 @@ public sealed partial class ServiceReconciler(
         throw new ReconcileConflictException($"no free replica id for {service} after {MaxIdAttempts} attempts");
     }
 
-    private async Task StopAsync(StoredReplica stored, StopReplica stop, DateTimeOffset now, CancellationToken cancellationToken)
+    private async Task RetireAsync(StoredReplica stored, DesiredState desired, string why, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var replica = stored.Replica.Clone();
+        var id = replica.Meta.Name;
         replica.Status = null;
         replica.Meta.ResourceVersion = 0;
-        replica.Spec.Desired = DesiredState.Stop;
+        replica.Spec.Desired = desired;
         replica.Meta.UpdatedAt = Timestamp.FromDateTimeOffset(now);
-        var key = StoreKeys.Replica(stop.Id);
+        var key = StoreKeys.Replica(id);
         var result = await store.TxnAsync(new Txn([Compare.ModRevision(key, stored.SpecModRevision)], [TxnOp.Put(key, ProtoJson.Encode(replica))], []), cancellationToken);
         if (!result.Succeeded)
         {
-            throw new ReconcileConflictException($"replica {stop.Id} changed");
+            throw new ReconcileConflictException($"replica {id} changed");
         }
 
         var owner = replica.Spec.Owner.Name;
-        LogStopping(logger, owner, stop.Id, stop.Why);
-        await events.RecordAsync(OwnerKind, owner, EventType.Normal, "ReplicaStopping", $"Stopping replica {stop.Id} (revision {replica.Spec.Revision}): {stop.Why}", Source, cancellationToken);
+        LogStopping(logger, owner, id, why);
+        var (reason, verb) = desired == DesiredState.Drain ? ("ReplicaDraining", "Draining") : ("ReplicaStopping", "Stopping");
+        await events.RecordAsync(OwnerKind, owner, EventType.Normal, reason, $"{verb} replica {id} (revision {replica.Spec.Revision}): {why}", Source, cancellationToken);
+    }
+
+    /// <summary>
+    /// Points the service back at an earlier revision: its template becomes that revision's,
+    /// its generation goes up (a spec change, like an undo), and the ROLLED_BACK status is
+    /// written in the same transaction, so no pass ever sees one without the other.
+    /// </summary>
+    private async Task RollBackAsync(Service service, long serviceModRevision, long statusModRevision, RollBack rollBack, ServiceStatus status, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var name = service.Meta.Name;
+        var updated = service.Clone();
+        updated.Status = null;
+        updated.Meta.ResourceVersion = 0;
+        updated.Meta.Generation++;
+        updated.Meta.UpdatedAt = Timestamp.FromDateTimeOffset(now);
+        updated.Spec.Template = rollBack.Template.Clone();
+        updated.Revision = rollBack.ToRevision;
+        var serviceKey = StoreKeys.Service(name);
+        var statusKey = StoreKeys.ServiceStatus(name);
+        var result = await store.TxnAsync(
+            new Txn(
+                [Compare.ModRevision(serviceKey, serviceModRevision), Compare.ModRevision(statusKey, statusModRevision)],
+                [TxnOp.Put(serviceKey, ProtoJson.Encode(updated)), TxnOp.Put(statusKey, ProtoJson.Encode(status))],
+                []),
+            cancellationToken);
+        if (!result.Succeeded)
+        {
+            throw new ReconcileConflictException($"service {name} or its status changed");
+        }
+
+        LogRolledBack(logger, name, rollBack.FromRevision, rollBack.ToRevision, rollBack.Reason);
+    }
+
+    /// <summary>The nodes named (status merged), read at <paramref name="atRevision"/>; absent nodes are left out.</summary>
+    private async Task<IReadOnlyList<Node>> ReadNodesAsync(IEnumerable<string> names, long atRevision, CancellationToken cancellationToken)
+    {
+        var nodes = new List<Node>();
+        foreach (var name in names.Where(n => !string.IsNullOrEmpty(n)).Distinct(StringComparer.Ordinal))
+        {
+            var spec = await store.GetAsync(StoreKeys.Node(name), atRevision, cancellationToken);
+            if (spec.Kv is null)
+            {
+                continue;
+            }
+
+            Node node;
+            try
+            {
+                node = ProtoJson.Decode<Node>(spec.Kv.Value, spec.Kv.Key);
+                var status = await store.GetAsync(StoreKeys.NodeStatus(name), atRevision, cancellationToken);
+                node.Status = status.Kv is null ? null : ProtoJson.Decode<NodeStatus>(status.Kv.Value, status.Kv.Key);
+            }
+            catch (InvalidStoredObjectException)
+            {
+                // An unreadable node is treated as present and usable: a bad value never retires replicas.
+                node = new Node();
+            }
+
+            node.Meta ??= new ObjectMeta();
+            node.Meta.Name = name;
+            nodes.Add(node);
+        }
+
+        return nodes;
+    }
+
+    private async Task<IReadOnlyList<ServiceRevision>> ReadHistoryAsync(string service, long atRevision, CancellationToken cancellationToken)
+    {
+        var list = await store.ListAsync(StoreKeys.ServiceRevisions(service), atRevision, 0, cancellationToken);
+        var result = new List<ServiceRevision>();
+        foreach (var kv in list.Items)
+        {
+            try
+            {
+                result.Add(ProtoJson.Decode<ServiceRevision>(kv.Value, kv.Key));
+            }
+            catch (InvalidStoredObjectException)
+            {
+                // An unreadable revision cannot be rolled back to; the others still can.
+            }
+        }
+
+        return result;
+    }
+
+    private static ServiceStatus? DecodeServiceStatus(KeyValue kv)
+    {
+        try
+        {
+            return ProtoJson.Decode<ServiceStatus>(kv.Value, kv.Key);
+        }
+        catch (InvalidStoredObjectException)
+        {
+            return null;
+        }
     }
 
     private async Task RemoveAsync(string service, StoredReplica stored, RemoveReplica remove, CancellationToken cancellationToken)
@@ -239,6 +355,9 @@ public sealed partial class ServiceReconciler(
 
     [LoggerMessage(EventId = 1322, Level = LogLevel.Information, Message = "Service {Service}: stopping replica {Replica}: {Why}")]
     private static partial void LogStopping(ILogger logger, string service, string replica, string why);
+
+    [LoggerMessage(EventId = 1324, Level = LogLevel.Warning, Message = "Service {Service}: rolled back from revision {From} to revision {To}: {Why}")]
+    private static partial void LogRolledBack(ILogger logger, string service, long from, long to, string why);
 
     [LoggerMessage(EventId = 1323, Level = LogLevel.Information, Message = "Service {Service}: deleted replica {Replica}: {Why}")]
     private static partial void LogRemoved(ILogger logger, string service, string replica, string why);

@@ -45,6 +45,7 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<SpecApplier>();
         services.AddSingleton<ObjectCommands>();
         services.AddSingleton<NodeCommands>();
+        services.AddSingleton<RolloutCommands>();
         services.AddSingleton<ObjectWatcher>();
 
         // Compaction is leader-only: one control plane compacts however many share the store.

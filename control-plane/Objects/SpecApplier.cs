@@ -96,6 +96,10 @@ public sealed partial class SpecApplier(IStateStore store, TimeProvider time, IL
         var existing = ProtoJson.Decode<V1.Service>(stored.Kv.Value, key);
         existing.Meta ??= new ObjectMeta { Name = spec.Name };
         existing.Spec ??= new ServiceSpec { Name = spec.Name };
+
+        // `paused` is set by orc rollout pause/resume, never by a spec file: apply keeps it.
+        spec = spec.Clone();
+        spec.Paused = existing.Spec.Paused;
         if (existing.Spec.Equals(spec))
         {
             plan.Results.Add(Result(ObjectKind.Service, spec.Name, ApplyOutcome.Unchanged, existing.Revision, existing.Meta.Generation, []));

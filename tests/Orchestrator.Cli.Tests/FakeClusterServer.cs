@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Threading.Channels;
+using Google.Protobuf;
 using Grpc.Core;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -87,6 +88,30 @@ public sealed class FakeCluster : Cluster.ClusterBase
         var response = new HistoryResponse();
         response.Revisions.AddRange(Revisions.Where(r => r.Service == request.Service));
         return Task.FromResult(response);
+    }
+
+    public ConcurrentQueue<IMessage> RolloutRequests { get; } = new();
+
+    public override Task<RolloutUndoResponse> RolloutUndo(RolloutUndoRequest request, ServerCallContext context)
+    {
+        RolloutRequests.Enqueue(request);
+        return request.ToRevision == 9
+            ? throw new RpcException(new Status(StatusCode.InvalidArgument, "service \"web\" has no revision 9; its history holds revisions 1, 2, 3 ('orc rollout history web')"))
+            : Task.FromResult(new RolloutUndoResponse { PreviousRevision = 3, Revision = request.ToRevision == 0 ? 2 : request.ToRevision, Generation = 7 });
+    }
+
+    public override Task<RolloutPauseResponse> RolloutPause(RolloutPauseRequest request, ServerCallContext context)
+    {
+        RolloutRequests.Enqueue(request);
+        return request.Service == "nope"
+            ? throw new RpcException(new Status(StatusCode.NotFound, "service \"nope\" not found"))
+            : Task.FromResult(new RolloutPauseResponse { Changed = true, Generation = 7 });
+    }
+
+    public override Task<RolloutResumeResponse> RolloutResume(RolloutResumeRequest request, ServerCallContext context)
+    {
+        RolloutRequests.Enqueue(request);
+        return Task.FromResult(new RolloutResumeResponse { Changed = false, Generation = 7 });
     }
 
     public override Task<VersionResponse> Version(VersionRequest request, ServerCallContext context) =>

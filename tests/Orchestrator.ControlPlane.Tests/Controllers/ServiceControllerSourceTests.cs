@@ -1,0 +1,63 @@
+using Microsoft.Extensions.Time.Testing;
+using Orchestrator.ControlPlane.Controllers;
+using Orchestrator.ControlPlane.Objects;
+using Orchestrator.ControlPlane.Store;
+using Orchestrator.TestSupport;
+using Orchestrator.V1;
+using WatchEvent = Orchestrator.ControlPlane.Store.WatchEvent;
+using WatchEventType = Orchestrator.ControlPlane.Store.WatchEventType;
+
+namespace Orchestrator.ControlPlane.Tests.Controllers;
+
+/// <summary>Which services a store change concerns: a node's spec change concerns the services with replicas on it.</summary>
+public sealed class ServiceControllerSourceTests : IAsyncLifetime
+{
+    private readonly TempDirectory _dir = new("orc-svc-source");
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero));
+    private SqliteStateStore? _store;
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync() => _store = await SqliteStateStore.OpenAsync(_dir.File("state.db"), _time, cancellationToken: Ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_store is not null)
+        {
+            await _store.DisposeAsync();
+        }
+
+        _dir.Dispose();
+    }
+
+    private static KeyValue Kv(string key, Google.Protobuf.IMessage value) => new(key, ProtoJson.Encode(value), 1, 1, 1, 0);
+
+    private static Replica Replica(string id, string owner, string node) => new()
+    {
+        Meta = new ObjectMeta { Name = id },
+        Spec = new ReplicaSpec { Owner = new OwnerRef { Kind = "service", Name = owner }, Node = node, Desired = DesiredState.Run },
+    };
+
+    [Fact]
+    public async Task A_node_spec_change_enqueues_the_services_with_replicas_on_that_node()
+    {
+        await _store!.TxnAsync(
+            new Txn([], [TxnOp.Put(StoreKeys.Replica("web-aaaaa"), ProtoJson.Encode(Replica("web-aaaaa", "web", "node-1"))), TxnOp.Put(StoreKeys.Replica("api-bbbbb"), ProtoJson.Encode(Replica("api-bbbbb", "api", "node-2")))], []),
+            Ct);
+        var source = new ServiceControllerSource(_store);
+        var (keys, _) = await source.ListKeysAsync(Ct);
+        Assert.Equal(["api", "web"], keys.Order(StringComparer.Ordinal));
+
+        var drain = new Node { Meta = new ObjectMeta { Name = "node-1" }, Spec = new NodeSpec { Draining = true } };
+        Assert.Equal(["web"], source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.Node("node-1"), drain), null)));
+        Assert.Empty(source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.Node("node-3"), drain), null)));
+
+        // A binding seen on the watch moves the index: api now has a replica on node-1 too.
+        Assert.Equal(["api"], source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.Replica("api-ccccc"), Replica("api-ccccc", "api", "node-1")), null)));
+        Assert.Equal(["api", "web"], source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.Node("node-1"), drain), null)).Order(StringComparer.Ordinal));
+
+        // A deleted replica leaves it.
+        Assert.Equal(["web"], source.KeysOf(new WatchEvent(WatchEventType.Delete, new KeyValue(StoreKeys.Replica("web-aaaaa"), [], 0, 0, 0, 0), null)));
+        Assert.Equal(["api"], source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.Node("node-1"), drain), null)));
+    }
+}
