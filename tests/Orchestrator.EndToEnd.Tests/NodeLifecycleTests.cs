@@ -51,7 +51,7 @@ public sealed class NodeLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_node_whose_agent_vanishes_has_its_replica_Lost_and_when_it_returns_the_old_replica_is_stopped()
+    public async Task A_node_whose_agent_vanishes_has_its_replica_Lost_and_replaced_and_when_it_returns_the_old_replica_is_stopped()
     {
         await _cluster.ApplyAsync(DemoService);
         var replicas = await _cluster.WaitReadyAsync(Owner, 2);
@@ -66,26 +66,31 @@ public sealed class NodeLifecycleTests : IAsyncLifetime
         var stoppedAt = TimeProvider.System.GetUtcNow();
         Assert.True(HostProcesses.IsAlive(pid), "the replica should outlive its agent");
 
-        var lost = await _cluster.WaitReplicaAsync(victim.Meta.Name, r => r.Status?.Phase == Phase.Lost, "Lost");
-        var after = lost.Status.LastTransitionAt.ToDateTimeOffset() - stoppedAt;
-        TestContext.Current.TestOutputHelper?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{victim.Meta.Name} marked Lost {after.TotalSeconds:0.00}s after its agent stopped (grace 3s)"));
-        Assert.Equal("NodeLost", lost.Status.Reason);
-        Assert.StartsWith($"node {node.Name} stopped sending heartbeats ", lost.Status.Message, StringComparison.Ordinal);
-        Assert.Equal(Phase.Ready, (await _cluster.ReplicaAsync(survivor.Meta.Name)).Status.Phase);
-
-        // The node's event follows its replicas' (one per replica, then one for the node).
-        await TestCluster.EventuallyAsync(
+        // The replica's NodeLost event (the service controller then replaces the Lost replica and
+        // deletes it, so the replica itself may be gone by the time it is read), then the node's.
+        var events = await TestCluster.EventuallyAsync(
             async () => (await _cluster.Api.ListAsync(new ListRequest { Kind = ObjectKind.Event }, cancellationToken: Ct)).Items.Select(o => o.Event).ToList(),
             events => events.Any(e => e.Object.Kind == "node" && e.Object.Name == node.Name && e.Reason == "NodeLost")
                 && events.Any(e => e.Object.Kind == "replica" && e.Object.Name == victim.Meta.Name && e.Reason == "NodeLost"),
             "NodeLost events on the node and its replica",
             events => string.Join("; ", events.Select(e => $"{e.Object.Kind}/{e.Object.Name} {e.Reason}")));
+        var lost = events.First(e => e.Object.Kind == "replica" && e.Object.Name == victim.Meta.Name && e.Reason == "NodeLost");
+        var after = lost.Time.ToDateTimeOffset() - stoppedAt;
+        TestContext.Current.TestOutputHelper?.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{victim.Meta.Name} marked Lost {after.TotalSeconds:0.00}s after its agent stopped (grace 3s)"));
+        Assert.StartsWith($"node {node.Name} stopped sending heartbeats ", lost.Message, StringComparison.Ordinal);
+        Assert.Equal(Phase.Ready, (await _cluster.ReplicaAsync(survivor.Meta.Name)).Status.Phase);
+
+        // The service is whole again: a replacement runs Ready on the surviving node.
+        var healed = await _cluster.WaitReadyAsync(Owner, 2);
+        Assert.DoesNotContain(healed, r => r.Meta.Name == victim.Meta.Name);
+        Assert.All(healed, r => Assert.Equal(survivor.Spec.Node, r.Spec.Node));
 
         // The agent comes back and re-adopts the still-running process; the control plane tells it
         // the replica is no longer its own, so it stops it, and the replica stays Lost.
         await _cluster.Cluster.StartNodeAsync(node, Ct);
         await TestCluster.EventuallyAsync(() => Task.FromResult(HostProcesses.IsAlive(pid)), alive => !alive, $"the old process {pid} of {victim.Meta.Name} to be stopped");
-        Assert.Equal(Phase.Lost, (await _cluster.ReplicaAsync(victim.Meta.Name)).Status.Phase);
+        var list = await _cluster.Api.ListAsync(new ListRequest { Kind = ObjectKind.Replica }, cancellationToken: Ct);
+        Assert.DoesNotContain(list.Items, o => o.Replica.Meta.Name == victim.Meta.Name && o.Replica.Status?.Phase != Phase.Lost);
         await _cluster.WaitNodesReadyAsync();
     }
 }
