@@ -82,6 +82,7 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<LeaderElector>());
         services.AddSingleton(sp => new FencedStateStore(sp.GetRequiredService<IStateStore>(), sp.GetRequiredService<LeaderElector>()));
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ServiceController>(sp, sp.GetRequiredService<FencedStateStore>()));
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<JobController>(sp, sp.GetRequiredService<FencedStateStore>()));
         services.TryAddSingleton(new NodeLifecycleOptions());
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<NodeLifecycleLoop>(sp, sp.GetRequiredService<FencedStateStore>()));
 
@@ -101,6 +102,7 @@ public static class ControlPlaneServiceCollectionExtensions
                 sp.GetRequiredService<NodeLifecycleLoop>(),
                 sp.GetRequiredService<PlacementLoop>(),
                 sp.GetRequiredService<ServiceController>(),
+                sp.GetRequiredService<JobController>(),
                 sp.GetRequiredService<HistoryCompactionService>(),
             ],
             sp.GetRequiredService<ILogger<LeaderOnlyServices>>()));
