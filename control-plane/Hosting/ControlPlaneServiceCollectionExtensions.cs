@@ -63,7 +63,7 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<NodeLivenessWatcher>();
 
         // Controllers and placement (docs/adr/0013-controllers-work-queue.md); a host may register its own ControllerOptions.
-        services.TryAddSingleton(new ControllerOptions());
+        services.TryAddSingleton(new ControllerOptions { EventTtl = options.EventTtl, FinishedReplicaRetention = options.JobReplicaRetention });
         services.AddSingleton<EventRecorder>();
 
         // Leadership (docs/adr/0016-leader-election-and-fencing.md): every control plane campaigns
