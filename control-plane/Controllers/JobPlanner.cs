@@ -33,7 +33,7 @@ public sealed record JobPlan(IReadOnlyList<JobAction> Actions, JobStatus? Status
 /// Every replica a job starts is one <em>try</em> of one completion index (its ordinal,
 /// 0 to completions − 1) and gets a record in the job's status, so the counts outlive the
 /// replica's keys. A record is final once its replica Succeeded, Failed or was Lost;
-/// job replicas are never restarted in place by their agent (ADR 0015), so every retry is a
+/// job replicas are never restarted in place by their agent (ADR 0017), so every retry is a
 /// new replica with its own logs and exit code.
 /// </para>
 /// <para>

@@ -735,7 +735,7 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         var fenced = replica.LastEndReason == Reasons.Reassigned;
 
         // A job's replica is one try: the job controller retries a failed one as a new replica
-        // (ADR 0015), so each try keeps its own exit code and logs and the back-off is the job's.
+        // (ADR 0017), so each try keeps its own exit code and logs and the back-off is the job's.
         var ownedByJob = replica.Assignment?.Spec?.Owner?.Kind == "job";
         var restart = fenced || (!ownedByJob && policy switch
         {
