@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Orchestrator.ControlPlane.Objects;
@@ -14,6 +15,10 @@ namespace Orchestrator.ControlPlane.Controllers;
 /// </summary>
 public sealed class JobControllerSource(IStateStore store) : IControllerSource<string>
 {
+    // Names that are (or were) jobs here: a replica status change only names its replica, and
+    // most replicas belong to services, whose passes here would each list every replica for nothing.
+    private readonly ConcurrentDictionary<string, byte> _jobNames = new(StringComparer.Ordinal);
+
     public string WatchPrefix => StoreKeys.Root;
 
     public async Task<(IReadOnlyCollection<string> Keys, long Revision)> ListKeysAsync(CancellationToken cancellationToken)
@@ -35,6 +40,11 @@ public sealed class JobControllerSource(IStateStore store) : IControllerSource<s
             keys.Add(replica.Replica.Spec.Owner.Name);
         }
 
+        foreach (var key in keys)
+        {
+            _jobNames.TryAdd(key, 0);
+        }
+
         return (keys, jobs.Revision);
     }
 
@@ -43,6 +53,7 @@ public sealed class JobControllerSource(IStateStore store) : IControllerSource<s
         var key = change.Kv.Key;
         if (TryName(key, StoreKeys.JobsPrefix, out var job))
         {
+            _jobNames.TryAdd(job, 0);
             yield return job;
         }
         else if (TryName(key, StoreKeys.ReplicasPrefix, out var id))
@@ -50,17 +61,17 @@ public sealed class JobControllerSource(IStateStore store) : IControllerSource<s
             var value = change.Type == Store.WatchEventType.Put ? change.Kv : change.PrevKv;
             if (OwnerOf(value) is { } owner)
             {
+                _jobNames.TryAdd(owner, 0);
                 yield return owner;
             }
-            else if (value is null && ReplicaIds.OwnerOf(id) is { } guessed)
+            else if (value is null && ReplicaIds.OwnerOf(id) is { } guessed && _jobNames.ContainsKey(guessed))
             {
                 yield return guessed;
             }
         }
-        else if (TryName(key, StoreKeys.ReplicaStatusPrefix, out var statusId) && ReplicaIds.OwnerOf(statusId) is { } owner)
+        else if (TryName(key, StoreKeys.ReplicaStatusPrefix, out var statusId) && ReplicaIds.OwnerOf(statusId) is { } owner && _jobNames.ContainsKey(owner))
         {
-            // Ids are <job>-<suffix>; a cut (very long) name is healed by the resync. A service
-            // of that name is no job: its pass finds neither a job nor job replicas and does nothing.
+            // Ids are <job>-<suffix>; a cut (very long) name is healed by the resync.
             yield return owner;
         }
     }

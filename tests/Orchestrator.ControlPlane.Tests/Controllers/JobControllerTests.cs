@@ -7,6 +7,8 @@ using Orchestrator.ControlPlane.Specs;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.TestSupport;
 using Orchestrator.V1;
+using StoreWatchEvent = Orchestrator.ControlPlane.Store.WatchEvent;
+using StoreWatchEventType = Orchestrator.ControlPlane.Store.WatchEventType;
 
 namespace Orchestrator.ControlPlane.Tests.Controllers;
 
@@ -156,6 +158,29 @@ public sealed class JobControllerTests : IAsyncLifetime
     }
 
     private static bool Running(Replica r) => r.Spec.Desired == DesiredState.Run && r.Status?.Phase is Phase.Pending or Phase.Running;
+
+    [Fact]
+    public async Task Only_changes_of_jobs_and_their_replicas_enqueue_a_job()
+    {
+        await ApplyAsync("kind: Job\nname: report\ndriver: process\ncommand: [sh, -c, 'exit 0']\n");
+        var source = new JobControllerSource(Store);
+        var (keys, _) = await source.ListKeysAsync(Ct);
+        Assert.Equal(["report"], keys);
+
+        static StoreWatchEvent Put(string key, Google.Protobuf.IMessage value) =>
+            new(StoreWatchEventType.Put, new KeyValue(key, ProtoJson.Encode(value), 1, 2, 1, 0), null);
+
+        var jobReplica = new Replica { Meta = new ObjectMeta { Name = "report-a1b2c" }, Spec = new ReplicaSpec { Owner = new OwnerRef { Kind = "job", Name = "report" } } };
+        var serviceReplica = new Replica { Meta = new ObjectMeta { Name = "web-a1b2c" }, Spec = new ReplicaSpec { Owner = new OwnerRef { Kind = "service", Name = "web" } } };
+        Assert.Equal(["report"], source.KeysOf(Put(StoreKeys.Job("report"), new Job())));
+        Assert.Equal(["report"], source.KeysOf(Put(StoreKeys.Replica("report-a1b2c"), jobReplica)));
+        Assert.Equal(["report"], source.KeysOf(Put(StoreKeys.ReplicaStatus("report-a1b2c"), new ReplicaStatus())));
+
+        // A service's replicas are not the job controller's business.
+        Assert.Empty(source.KeysOf(Put(StoreKeys.Replica("web-a1b2c"), serviceReplica)));
+        Assert.Empty(source.KeysOf(Put(StoreKeys.ReplicaStatus("web-a1b2c"), new ReplicaStatus())));
+        Assert.Empty(source.KeysOf(Put(StoreKeys.JobStatus("report"), new JobStatus())));
+    }
 
     [Fact]
     public async Task A_job_runs_to_its_completions_with_a_retried_failure_then_its_replicas_are_deleted_after_the_retention()
