@@ -242,13 +242,16 @@ public sealed class JobControllerTests : IAsyncLifetime
         Assert.Equal("BackoffLimitExceeded", status.Reason);
         Assert.Matches("^replica flaky-[a-z0-9]{5} failed: exited with code 3; completion 0 failed 2 times \\(backoffLimit 1\\)$", status.Message);
 
-        // The other index's replica is asked to stop.
-        var stopped = await WaitForReplicasAsync(r => r.Any(x => x.Spec.Ordinal == 1 && x.Spec.Desired == DesiredState.Stop), "completion 1 to be stopped");
-        Assert.Single(stopped, r => r.Spec.Desired == DesiredState.Stop);
+        // The other index's try was stopped with the failure (and, never placed on a node here, deleted at once).
+        var other = Assert.Single(status.Replicas, r => r.Ordinal == 1);
+        Assert.True(other.Stopped);
+        Assert.Equal(2, status.Failed);
+        await Eventually.TrueAsync(
+            async () => (await EventsAsync()).Any(e => e.Reason == "ReplicaStopping" && e.Message == $"Stopping replica {other.Replica}: its job failed"),
+            "the stop of completion 1 to be recorded",
+            Ct);
 
         await new ObjectCommands(Store, _time).DeleteAsync(ObjectKindInfo.Job, "flaky", Ct);
-
-        // Nothing here places replicas, so the stopped one was never on a node: it goes at once too.
         await WaitForReplicasAsync(r => r.Count == 0, "every replica of the deleted job to be deleted");
         Assert.Null(await StatusAsync("flaky"));
     }
