@@ -89,6 +89,7 @@ public static class OrcApp
         root.Add(GetCommand.Create(context));
         root.Add(DescribeCommand.Create(context));
         root.Add(LogsCommand.Create(context));
+        root.Add(EventsCommand.Create(context));
         root.Add(ExplainCommand.Create(context));
         root.Add(DeleteCommand.Create(context));
         root.Add(ScaleCommand.Create(context));

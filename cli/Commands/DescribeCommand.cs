@@ -48,9 +48,22 @@ public static class DescribeCommand
             replicas = all.Where(r => r.Spec?.Node == target.Name).ToList();
         }
 
-        var events = target.Kind == ObjectKinds.Event || target.Kind == ObjectKinds.Endpoints
-            ? []
-            : await ListAsync(connection, ObjectKind.Event, owner, i => i.Event, ct);
+        IReadOnlyList<Event> events;
+        if (target.Kind == ObjectKinds.Job)
+        {
+            // A job's story is mostly its replicas' (scheduled, started, exited): show those too, oldest first.
+            var filter = EventFilter.For(target, replicas.Select(r => r.Meta?.Name).OfType<string>());
+            events = (await ListAsync(connection, ObjectKind.Event, "", i => i.Event, ct))
+                .Where(filter.Matches)
+                .OrderBy(e => e.Time?.ToDateTimeOffset() ?? DateTimeOffset.MinValue)
+                .ToList();
+        }
+        else
+        {
+            events = target.Kind == ObjectKinds.Event || target.Kind == ObjectKinds.Endpoints
+                ? []
+                : await ListAsync(connection, ObjectKind.Event, owner, i => i.Event, ct);
+        }
         return new DescribeExtras(revisions, replicas, events);
     }
 

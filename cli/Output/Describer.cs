@@ -95,9 +95,30 @@ public static class Describer
             .Field("Parallelism", Num(spec.Parallelism))
             .Field("Backoff limit", Num(spec.BackoffLimit))
             .Field("Started", Timestamp(status.StartedAt, now))
-            .Optional("Completed", status.CompletedAt is null ? null : Timestamp(status.CompletedAt, now));
+            .Optional("Completed", status.CompletedAt is null ? null : Timestamp(status.CompletedAt, now))
+            .Field("Duration", ObjectTables.JobDuration(status, now))
+            .Optional("Next retry", status.NextRetryAt is { } retry && retry.ToDateTimeOffset() > now ? $"in {Humanize.Duration(retry.ToDateTimeOffset() - now)}" : null);
         Template(w, spec.Template);
-        ReplicasAndEvents(w, extras, now);
+
+        // Every try the job started, from its status: replicas deleted after their retention still show here.
+        var live = extras.Replicas.ToDictionary(r => r.Meta?.Name ?? "", StringComparer.Ordinal);
+        w.Table("Replicas", ["ID", "COMPLETION", "NODE", "PHASE", "EXIT CODE", "AGE", "MESSAGE"], status.Replicas
+            .OrderBy(r => r.Ordinal)
+            .ThenBy(r => r.CreatedAt?.ToDateTimeOffset() ?? DateTimeOffset.MinValue)
+            .Select(r => (IReadOnlyList<string>)
+            [
+                r.Replica + (live.ContainsKey(r.Replica) ? "" : " (deleted)"),
+                Num(r.Ordinal),
+                r.Node.Length > 0 ? r.Node : Humanize.None,
+                Humanize.Phase(r.Phase) + (r.Stopped ? " (stopped)" : ""),
+                r.Phase is Phase.Succeeded or Phase.Failed ? Num(r.ExitCode) : Humanize.None,
+                Humanize.Age(r.CreatedAt, now),
+                r.Message.Length > 0 ? r.Message : Humanize.None,
+            ]).ToList());
+        w.Table("Events", ["TIME", "TYPE", "OBJECT", "REASON", "MESSAGE"], extras.Events
+            .OrderBy(e => e.Time?.ToDateTimeOffset() ?? DateTimeOffset.MinValue)
+            .Select(e => (IReadOnlyList<string>)[Humanize.Age(e.Time, now), Humanize.EventType(e.Type), Humanize.Ref(e.Object), e.Reason, e.Message])
+            .ToList());
         return w.ToString();
     }
 

@@ -9,7 +9,7 @@ public static class ObjectTables
     public static IReadOnlyList<string> Headers(ObjectKind kind) => kind switch
     {
         ObjectKind.Service => ["NAME", "REPLICAS", "REVISION", "DRIVER", "IMAGE/COMMAND", "PORTS", "AGE"],
-        ObjectKind.Job => ["NAME", "COMPLETIONS", "STATE", "DRIVER", "IMAGE/COMMAND", "AGE"],
+        ObjectKind.Job => ["NAME", "COMPLETIONS", "STATUS", "DURATION", "AGE"],
         ObjectKind.Node => ["NAME", "STATE", "ADDRESS", "CPU", "MEMORY", "REPLICAS", "DRIVERS", "LAST HEARTBEAT"],
         ObjectKind.Replica => ["ID", "OWNER", "NODE", "PHASE", "RESTARTS", "ENDPOINT", "AGE", "REASON"],
         ObjectKind.Event => ["TIME", "OBJECT", "TYPE", "REASON", "MESSAGE"],
@@ -58,11 +58,22 @@ public static class ObjectTables
         [
             spec.Name.Length > 0 ? spec.Name : j.Meta?.Name ?? "",
             $"{status.Succeeded}/{spec.Completions}",
-            Humanize.JobState(status.State),
-            Humanize.Driver(spec.Template?.Driver ?? Driver.Unspecified),
-            Humanize.Workload(spec.Template),
+            Humanize.JobState(status.State) + (status.State == JobState.Running && status.Reason.Length > 0 ? $" ({status.Reason})" : ""),
+            JobDuration(status, now),
             Humanize.Age(j.Meta?.CreatedAt, now),
         ];
+    }
+
+    /// <summary>How long the job ran: from its first replica to its end, or until now while it runs.</summary>
+    public static string JobDuration(JobStatus status, DateTimeOffset now)
+    {
+        if (status.StartedAt is not { } started || (started.Seconds == 0 && started.Nanos == 0))
+        {
+            return Humanize.None;
+        }
+
+        var end = status.CompletedAt is { } done && done.Seconds != 0 ? done.ToDateTimeOffset() : now;
+        return Humanize.Duration(end - started.ToDateTimeOffset());
     }
 
     public static IReadOnlyList<string> NodeRow(Node n, DateTimeOffset now)

@@ -9,6 +9,22 @@ public sealed class ControllerOptions
     /// <summary>Workers of the service controller: different services reconcile in parallel, one service never twice at a time.</summary>
     public int ServiceWorkers { get; set; } = 2;
 
+    /// <summary>Workers of the job controller: different jobs reconcile in parallel, one job never twice at a time.</summary>
+    public int JobWorkers { get; set; } = 2;
+
+    /// <summary>Wait before the first retry of a failed job replica; doubles per failure of the job (10s, 20s, 40s, ... as Kubernetes).</summary>
+    public TimeSpan JobBackoffBase { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Retries of failed job replicas never wait longer than this (Kubernetes caps at six minutes too).</summary>
+    public TimeSpan JobBackoffMax { get; set; } = TimeSpan.FromMinutes(6);
+
+    /// <summary>
+    /// A job replica that ended stays in the store (and on its node, so its logs stay readable)
+    /// this long after it ended; then it is deleted. Its outcome stays in the job's status.
+    /// Deleting the job deletes its replicas at once.
+    /// </summary>
+    public TimeSpan FinishedReplicaRetention { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>Every key is enqueued again this often, so a missed watch event heals.</summary>
     public TimeSpan ResyncInterval { get; set; } = TimeSpan.FromMinutes(5);
 

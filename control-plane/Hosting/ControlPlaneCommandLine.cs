@@ -25,6 +25,9 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
                                     give every control plane on one store the same value)
           --advertise URL           the gRPC address others (agents, orc) reach it at, shown by
                                     orc get controlplanes (default: the --listen address as bound)
+          --event-ttl DURATION      how long events are kept (default 1h; e.g. 30m, 24h)
+          --job-replica-retention DURATION
+                                    how long a job's ended replica and its logs are kept (default 1h)
           -h, --help                show this help
 
         Telemetry: traces and metrics go to OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set;
@@ -52,7 +55,7 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
                 value = arg[(eq + 1)..];
             }
 
-            if (flag is not ("--listen" or "--http-listen" or "--store" or "--member-id" or "--node-grace" or "--advertise"))
+            if (flag is not ("--listen" or "--http-listen" or "--store" or "--member-id" or "--node-grace" or "--advertise" or "--event-ttl" or "--job-replica-retention"))
             {
                 return Fail(arg.StartsWith('-')
                     ? $"unknown option {flag}; run orc-control-plane --help for the options"
@@ -105,6 +108,27 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
                     }
 
                     options.Advertise = advertise.GetLeftPart(UriPartial.Authority);
+                    break;
+                case "--event-ttl" or "--job-replica-retention":
+                    if (!DurationText.TryParse(value, out var duration, out var durationError))
+                    {
+                        return Fail($"{flag}: {durationError}");
+                    }
+
+                    if (duration < TimeSpan.FromMinutes(1))
+                    {
+                        return Fail($"{flag} \"{value}\" is shorter than a minute; give a duration of at least a minute, for example {Example(flag)}");
+                    }
+
+                    if (flag == "--event-ttl")
+                    {
+                        options.EventTtl = duration;
+                    }
+                    else
+                    {
+                        options.JobReplicaRetention = duration;
+                    }
+
                     break;
                 default:
                     if (!IsMemberId(value))
@@ -173,6 +197,8 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
         "--store" => "--store sqlite://./orc-data/state.db",
         "--node-grace" => "--node-grace 3s",
         "--advertise" => "--advertise http://10.0.0.1:7070",
+        "--event-ttl" => "--event-ttl 24h",
+        "--job-replica-retention" => "--job-replica-retention 2h",
         _ => "--member-id cp-1",
     };
 }

@@ -22,6 +22,12 @@ public sealed class ControlPlaneOptions
     /// </summary>
     public string? Advertise { get; set; }
 
+    /// <summary>How long events are kept (<c>--event-ttl</c>); see <c>ControllerOptions.EventTtl</c>.</summary>
+    public TimeSpan EventTtl { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>How long a job's ended replica (and its logs) is kept (<c>--job-replica-retention</c>); see <c>ControllerOptions.FinishedReplicaRetention</c>.</summary>
+    public TimeSpan JobReplicaRetention { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>This control plane's identity among several on one store; defaults to the host name.</summary>
     public string MemberId { get; set; } = DefaultMemberId();
 

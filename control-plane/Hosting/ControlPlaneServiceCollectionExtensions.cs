@@ -64,7 +64,7 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<NodeLivenessWatcher>();
 
         // Controllers and placement (docs/adr/0013-controllers-work-queue.md); a host may register its own ControllerOptions.
-        services.TryAddSingleton(new ControllerOptions());
+        services.TryAddSingleton(new ControllerOptions { EventTtl = options.EventTtl, FinishedReplicaRetention = options.JobReplicaRetention });
         services.AddSingleton<EventRecorder>();
 
         // Leadership (docs/adr/0016-leader-election-and-fencing.md): every control plane campaigns
@@ -83,6 +83,7 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddHostedService(sp => sp.GetRequiredService<LeaderElector>());
         services.AddSingleton(sp => new FencedStateStore(sp.GetRequiredService<IStateStore>(), sp.GetRequiredService<LeaderElector>()));
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ServiceController>(sp, sp.GetRequiredService<FencedStateStore>()));
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<JobController>(sp, sp.GetRequiredService<FencedStateStore>()));
         services.TryAddSingleton(new NodeLifecycleOptions());
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<NodeLifecycleLoop>(sp, sp.GetRequiredService<FencedStateStore>()));
 
@@ -102,6 +103,7 @@ public static class ControlPlaneServiceCollectionExtensions
                 sp.GetRequiredService<NodeLifecycleLoop>(),
                 sp.GetRequiredService<PlacementLoop>(),
                 sp.GetRequiredService<ServiceController>(),
+                sp.GetRequiredService<JobController>(),
                 sp.GetRequiredService<HistoryCompactionService>(),
             ],
             sp.GetRequiredService<ILogger<LeaderOnlyServices>>()));

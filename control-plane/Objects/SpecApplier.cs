@@ -158,6 +158,16 @@ public sealed partial class SpecApplier(IStateStore store, TimeProvider time, IL
             return;
         }
 
+        // A job's replicas are tries of one template towards a count: changing either midway
+        // would mix results of two different jobs (Kubernetes makes both immutable too).
+        var immutable = SpecDiff.Describe(existing.Spec, spec).Where(c => c.StartsWith("template: ", StringComparison.Ordinal) || c.StartsWith("completions ", StringComparison.Ordinal)).ToList();
+        if (immutable.Count > 0)
+        {
+            throw new InvalidObjectRequestException(
+                $"job \"{spec.Name}\" cannot change its {string.Join(", ", immutable)}: a job's template and completions are fixed once it exists (parallelism and backoffLimit may change); " +
+                $"delete it first (orc delete job {spec.Name}) and apply again, or give the new job another name");
+        }
+
         var updated = existing.Clone();
         updated.Spec = spec.Clone();
         updated.Status = null;

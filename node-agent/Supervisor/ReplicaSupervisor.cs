@@ -733,12 +733,16 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
 
         var failed = replica.Phase == Phase.Failed;
         var fenced = replica.LastEndReason == Reasons.Reassigned;
-        var restart = fenced || policy switch
+
+        // A job's replica is one try: the job controller retries a failed one as a new replica
+        // (ADR 0018), so each try keeps its own exit code and logs and the back-off is the job's.
+        var ownedByJob = replica.Assignment?.Spec?.Owner?.Kind == "job";
+        var restart = fenced || (!ownedByJob && policy switch
         {
             RestartPolicy.Always => true,
             RestartPolicy.OnFailure => failed,
             _ => false,
-        };
+        });
         if (!restart)
         {
             NoMoreRestarts(replica);

@@ -64,9 +64,18 @@ public sealed class FakeCluster : Cluster.ClusterBase
         }
 
         var response = new ListResponse { Revision = 7 };
-        response.Items.AddRange(Objects.Where(o => o.Key.Kind == request.Kind).OrderBy(o => o.Key.Name, StringComparer.Ordinal).Select(o => o.Value));
+        response.Items.AddRange(Objects.Where(o => o.Key.Kind == request.Kind && OwnedBy(o.Value, request.Owner)).OrderBy(o => o.Key.Name, StringComparer.Ordinal).Select(o => o.Value));
         return response;
     }
+
+    /// <summary>The owner filter as the real API applies it: replicas by their owner, events by their object.</summary>
+    private static bool OwnedBy(V1.Object item, string owner) =>
+        owner.Length == 0 || item.KindCase switch
+        {
+            V1.Object.KindOneofCase.Replica => $"{item.Replica.Spec?.Owner?.Kind}/{item.Replica.Spec?.Owner?.Name}" == owner,
+            V1.Object.KindOneofCase.Event => $"{item.Event.Object?.Kind}/{item.Event.Object?.Name}" == owner,
+            _ => true,
+        };
 
     public override Task<DeleteResponse> Delete(DeleteRequest request, ServerCallContext context) =>
         Task.FromResult(new DeleteResponse { Deleted = Objects.TryRemove((request.Kind, request.Name), out _), Revision = 8 });

@@ -162,11 +162,17 @@ public abstract class ClusterApiTestsBase : IAsyncLifetime
 
         var unchanged = await ApplyAsync(content);
         Assert.All(unchanged.Results, r => Assert.Equal(ApplyOutcome.Unchanged, r.Outcome));
-        var jobChanged = await ApplyAsync(content.Replace("completions: 5", "completions: 7", StringComparison.Ordinal));
+        var jobChanged = await ApplyAsync(content.Replace("completions: 5", "completions: 5\nparallelism: 3", StringComparison.Ordinal));
         Assert.Equal(
             [(ApplyOutcome.Unchanged, 1L), (ApplyOutcome.Configured, 2L)],
             jobChanged.Results.Select(r => (r.Outcome, r.Generation)));
-        Assert.Equal(["completions 5 -> 7"], jobChanged.Results[1].Changes);
+        Assert.Equal(["parallelism 1 -> 3"], jobChanged.Results[1].Changes);
+
+        // A job's completions are fixed: the apply is refused as a whole, the service included.
+        var refused = await Assert.ThrowsAsync<RpcException>(() => ApplyAsync(content.Replace("completions: 5", "completions: 7", StringComparison.Ordinal).Replace("replicas: 3", "replicas: 4", StringComparison.Ordinal)));
+        Assert.Equal(StatusCode.InvalidArgument, refused.StatusCode);
+        Assert.Contains("job \"report\" cannot change its completions 5 -> 7", refused.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(3, (await GetServiceAsync("web")).Spec.Replicas);
     }
 
     [Fact]

@@ -24,6 +24,16 @@ public class ControlPlaneCommandLineTests
     }
 
     [Fact]
+    public void Event_ttl_and_job_replica_retention_take_durations()
+    {
+        var parsed = ControlPlaneCommandLine.Parse(["--event-ttl", "24h", "--job-replica-retention=90m"]);
+
+        Assert.Null(parsed.Error);
+        Assert.Equal((TimeSpan.FromHours(24), TimeSpan.FromMinutes(90)), (parsed.Options!.EventTtl, parsed.Options.JobReplicaRetention));
+        Assert.Equal((TimeSpan.FromHours(1), TimeSpan.FromHours(1)), (new ControlPlaneOptions().EventTtl, new ControlPlaneOptions().JobReplicaRetention));
+    }
+
+    [Fact]
     public void Node_grace_is_a_duration_of_at_least_two_heartbeats()
     {
         Assert.Null(ControlPlaneCommandLine.Parse([]).Options!.NodeGrace);
@@ -47,6 +57,9 @@ public class ControlPlaneCommandLineTests
     [InlineData(new[] { "--member-id", "CP-1" }, "for example --member-id cp-1")]
     [InlineData(new[] { "--advertise", "10.0.0.1:7070" }, "--advertise \"10.0.0.1:7070\" is not a gRPC address; give http://HOST:PORT")]
     [InlineData(new[] { "--advertise", "http://10.0.0.1" }, "for example --advertise http://10.0.0.1:7070")]
+    [InlineData(new[] { "--event-ttl", "soon" }, "--event-ttl: \"soon\" is not a duration")]
+    [InlineData(new[] { "--event-ttl", "10s" }, "--event-ttl \"10s\" is shorter than a minute; give a duration of at least a minute, for example --event-ttl 24h")]
+    [InlineData(new[] { "--job-replica-retention" }, "--job-replica-retention needs a value, for example --job-replica-retention 2h")]
     public void A_bad_command_line_gives_one_error_that_says_what_to_fix(string[] args, string expected)
     {
         var parsed = ControlPlaneCommandLine.Parse(args);

@@ -36,6 +36,26 @@ public sealed class SpecApplierTests : IAsyncLifetime
 
     private SpecApplier Applier(IStateStore store) => new(store, _time, NullLogger<SpecApplier>.Instance);
 
+    private static SpecDocument ReportJob(int completions = 3, int parallelism = 2, string command = "exit 0") =>
+        new(1, null, new JobSpec { Name = "report", Completions = completions, Parallelism = parallelism, BackoffLimit = 3, Template = new ReplicaTemplate { Driver = Driver.Process, Command = { "sh", "-c", command } } });
+
+    [Fact]
+    public async Task A_job_keeps_its_template_and_completions_and_an_apply_that_changes_them_says_how_to_replace_it()
+    {
+        await Applier(Store).ApplyAsync([ReportJob()], dryRun: false, Ct);
+        var before = (await Store.GetAsync(StoreKeys.Job("report"), cancellationToken: Ct)).Kv!.ModRevision;
+
+        var error = await Assert.ThrowsAsync<InvalidObjectRequestException>(() => Applier(Store).ApplyAsync([ReportJob(completions: 5, command: "exit 1")], dryRun: false, Ct));
+
+        Assert.StartsWith("job \"report\" cannot change its completions 3 -> 5, template: command", error.Message, StringComparison.Ordinal);
+        Assert.EndsWith("delete it first (orc delete job report) and apply again, or give the new job another name", error.Message, StringComparison.Ordinal);
+        Assert.Equal(before, (await Store.GetAsync(StoreKeys.Job("report"), cancellationToken: Ct)).Kv!.ModRevision);
+
+        // Parallelism may change: the controller runs more or fewer at once from then on.
+        var result = await Applier(Store).ApplyAsync([ReportJob(parallelism: 3)], dryRun: false, Ct);
+        Assert.Equal((ApplyOutcome.Configured, 2L), (result.Results[0].Outcome, result.Results[0].Generation));
+    }
+
     [Fact]
     public async Task A_created_service_is_stored_as_readable_json_with_its_first_revision()
     {

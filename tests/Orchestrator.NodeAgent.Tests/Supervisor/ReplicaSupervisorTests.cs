@@ -123,6 +123,29 @@ public sealed class ReplicaSupervisorTests
         }
     }
 
+    [Theory]
+    [InlineData(RestartPolicy.OnFailure, 0, Phase.Succeeded)]
+    [InlineData(RestartPolicy.OnFailure, 3, Phase.Failed)]
+    [InlineData(RestartPolicy.Never, 3, Phase.Failed)]
+    public async Task A_job_replica_is_never_restarted_in_place_its_job_retries_with_a_new_replica(RestartPolicy policy, int exitCode, Phase endPhase)
+    {
+        var replica = SupervisorHarness.Replica("report-1", t => t.Restart = policy);
+        replica.Spec.Owner = new OwnerRef { Kind = "job", Name = "report" };
+        await using var h = await SupervisorHarness.WithReadyAsync(replica);
+
+        h.Runtime.Crash("report-1", exitCode);
+
+        var ended = await h.WaitForPhaseAsync("report-1", endPhase);
+        Assert.Equal(exitCode, ended.ExitCode);
+        Assert.Null(ended.NextRetryAt);
+        Assert.Equal(0, ended.Restarts);
+        h.Time.Advance(TimeSpan.FromMinutes(5));
+        await Task.Delay(TimeSpan.FromMilliseconds(50), TimeProvider.System, TestContext.Current.CancellationToken);
+        Assert.Equal(1, h.Runtime.StartCount);
+        Assert.Equal(endPhase, h.Latest("report-1")!.Phase);
+        Assert.DoesNotContain(h.Reports, r => r.Status.Reason == "CrashLoopBackOff");
+    }
+
     [Fact]
     public async Task A_replica_no_longer_assigned_is_stopped_with_its_grace_then_removed_and_forgotten()
     {
