@@ -54,6 +54,7 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<NodeStatusWriter>();
         services.AddSingleton<ReplicaReportWriter>();
         services.AddSingleton<AssignmentFeed>();
+        services.AddSingleton<NodeRegistrationAdmission>();
         services.AddSingleton<NodeConnection>();
         services.AddSingleton<LogsRelay>();
         services.AddHostedService<NodeLivenessWatcher>();

@@ -20,6 +20,7 @@ public sealed partial class NodeConnection(
     ReplicaReportWriter reports,
     AssignmentFeed assignments,
     NodeStreamOptions streamOptions,
+    NodeRegistrationAdmission admission,
     ControlPlaneOptions options,
     TimeProvider time,
     ILogger<NodeConnection> logger)
@@ -44,36 +45,48 @@ public sealed partial class NodeConnection(
         registry.Attach(session);
         using var running = CancellationTokenSource.CreateLinkedTokenSource(linked.Token, session.Closed);
         var registered = false;
+        AssignmentSubscription? subscription = null;
         try
         {
-            var lease = await store.GrantLeaseAsync(streamOptions.NodeGrace, running.Token);
-            session.LeaseId = lease.Id;
-            await nodes.RegisterAsync(name, register.Info, options.MemberId, lease.Id, running.Token);
-            registered = true;
-            LogRegistered(logger, name, register.Info.Address, register.Running.Count);
-
-            session.TrySend(new ControlMessage
+            // A few registrations at a time: thousands of agents connecting at once (a control
+            // plane restart, a fleet of simulated nodes) otherwise share the store between them
+            // so thinly that each one's writes take longer than its lease lives.
+            await admission.WaitAsync(running.Token);
+            try
             {
-                Registered = new Registered
+                var lease = await store.GrantLeaseAsync(streamOptions.NodeGrace, running.Token);
+                session.LeaseId = lease.Id;
+                await nodes.RegisterAsync(name, register.Info, options.MemberId, lease.Id, running.Token);
+                registered = true;
+                LogRegistered(logger, name, register.Info.Address, register.Running.Count);
+
+                session.TrySend(new ControlMessage
                 {
-                    ProtocolVersion = NodeProtocolVersion._1,
-                    ControlPlaneId = options.MemberId,
-                    HeartbeatIntervalMs = (long)streamOptions.HeartbeatInterval.TotalMilliseconds,
-                },
-            });
+                    Registered = new Registered
+                    {
+                        ProtocolVersion = NodeProtocolVersion._1,
+                        ControlPlaneId = options.MemberId,
+                        HeartbeatIntervalMs = (long)streamOptions.HeartbeatInterval.TotalMilliseconds,
+                    },
+                });
 
-            // What the agent runs now becomes status first, so a restarted control plane learns it;
-            // anything not assigned is absent from the full set below, which tells the agent to stop it.
-            foreach (var report in register.Running)
+                // What the agent runs now becomes status first, so a restarted control plane learns it;
+                // anything not assigned is absent from the full set below, which tells the agent to stop it.
+                foreach (var report in register.Running)
+                {
+                    await ApplyReportAsync(session, report, answerUnassigned: false, running.Token);
+                }
+
+                subscription = await assignments.SubscribeAsync(name, running.Token);
+                session.TrySend(new ControlMessage { Assignments = subscription.Set });
+            }
+            finally
             {
-                await ApplyReportAsync(session, report, answerUnassigned: false, running.Token);
+                admission.Release();
             }
 
-            var set = await assignments.ListAsync(name, running.Token);
-            session.TrySend(new ControlMessage { Assignments = set });
-
             var writer = WriteAsync(session, responses, running.Token);
-            var deltas = FollowAssignmentsAsync(session, set, running.Token);
+            var deltas = FollowAssignmentsAsync(session, subscription, running.Token);
             var reader = ReadAsync(session, requests, running.Token);
             await Task.WhenAny(writer, deltas, reader);
             if (reader.IsCompletedSuccessfully && !session.Closed.IsCancellationRequested)
@@ -129,6 +142,7 @@ public sealed partial class NodeConnection(
         }
         finally
         {
+            subscription?.Dispose();
             await EndAsync(session, registered);
         }
     }
@@ -171,14 +185,21 @@ public sealed partial class NodeConnection(
         }
     }
 
-    private async Task FollowAssignmentsAsync(NodeSession session, AssignmentSet set, CancellationToken cancellationToken)
+    private static async Task FollowAssignmentsAsync(NodeSession session, AssignmentSubscription subscription, CancellationToken cancellationToken)
     {
-        await foreach (var delta in assignments.WatchAsync(session.Node, set, cancellationToken))
+        try
         {
-            if (!session.TrySend(new ControlMessage { Delta = delta }))
+            await foreach (var delta in subscription.Deltas(cancellationToken))
             {
-                return;
+                if (!session.TrySend(new ControlMessage { Delta = delta }))
+                {
+                    return;
+                }
             }
+        }
+        catch (AssignmentFeedBrokenException e)
+        {
+            session.Close(new Status(StatusCode.Unavailable, $"node \"{session.Node}\": {e.Message}"));
         }
     }
 
@@ -193,7 +214,7 @@ public sealed partial class NodeConnection(
                 case AgentMessage.MessageOneofCase.Heartbeat:
                     await RenewAsync(session, cancellationToken);
                     var now = time.GetUtcNow();
-                    if (now - lastStatusWrite >= streamOptions.HeartbeatStatusInterval && registry.IsCurrent(session))
+                    if (now - lastStatusWrite >= streamOptions.HeartbeatStatusIntervalFor(registry.Count) && registry.IsCurrent(session))
                     {
                         lastStatusWrite = now;
                         await nodes.RecordHeartbeatAsync(session.Node, options.MemberId, cancellationToken);
