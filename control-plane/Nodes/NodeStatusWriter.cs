@@ -45,8 +45,18 @@ public sealed class NodeStatusWriter(IStateStore store, ClusterObjects objects, 
     /// connected to <paramref name="memberId"/>, and the liveness key on <paramref name="leaseId"/>, in one transaction.
     /// </summary>
     /// <exception cref="ObjectConflictException">Other writers kept changing the node.</exception>
-    public async Task RegisterAsync(string name, NodeInfo info, string memberId, long leaseId, CancellationToken cancellationToken)
+    public Task RegisterAsync(string name, NodeInfo info, string memberId, long leaseId, CancellationToken cancellationToken) =>
+        RegisterAsync(name, info, memberId, _ => Task.FromResult(leaseId), cancellationToken);
+
+    /// <summary>
+    /// As above, with the liveness lease granted by <paramref name="grantLease"/> only once the
+    /// write is ready to go: reading the node and the replicas' allocation first can take longer
+    /// than a lease lives when thousands of nodes register at once.
+    /// </summary>
+    public async Task RegisterAsync(string name, NodeInfo info, string memberId, Func<CancellationToken, Task<long>> grantLease, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(grantLease);
+        long? leaseId = null;
         var nodeKey = StoreKeys.Node(name);
         var statusKey = StoreKeys.NodeStatus(name);
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
@@ -95,7 +105,8 @@ public sealed class NodeStatusWriter(IStateStore store, ClusterObjects objects, 
             }
 
             ops.Add(TxnOp.Put(statusKey, ProtoJson.Encode(nodeStatus)));
-            ops.Add(TxnOp.Put(StoreKeys.NodeLiveness(name), Encoding.UTF8.GetBytes(memberId), leaseId));
+            leaseId ??= await grantLease(cancellationToken);
+            ops.Add(TxnOp.Put(StoreKeys.NodeLiveness(name), Encoding.UTF8.GetBytes(memberId), leaseId.Value));
             var result = await store.TxnAsync(
                 new Txn(
                     [Compare.ModRevision(nodeKey, existing.Kv?.ModRevision ?? 0), Compare.ModRevision(statusKey, status.Kv?.ModRevision ?? 0)],

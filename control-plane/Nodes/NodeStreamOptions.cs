@@ -41,6 +41,12 @@ public sealed class NodeStreamOptions
         return spread > HeartbeatStatusInterval ? spread : HeartbeatStatusInterval;
     }
 
+    /// <summary>
+    /// Replicas of one agent whose latest report waits to be written (a newer report of a replica
+    /// replaces its waiting one); beyond this the stream is closed and the agent reports afresh.
+    /// </summary>
+    public int PendingReportsCapacity { get; set; } = 10_000;
+
     /// <summary>Messages waiting to be sent to one agent; a stream whose queue is full is closed and the agent resyncs.</summary>
     public int OutgoingQueueCapacity { get; set; } = 1024;
 }

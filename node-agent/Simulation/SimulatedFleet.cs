@@ -48,7 +48,10 @@ public sealed class SimulatedFleet : IAsyncDisposable
 
         time ??= TimeProvider.System;
         loggerFactory ??= NullLoggerFactory.Instance;
-        var channels = new NodeApiChannels();
+        // The simulated nodes share the control plane's process (and its CPU) in orc dev and the
+        // benchmark: a keep-alive ping answered late there is load, not a dead server, and one
+        // missed ping would drop a hundred nodes' streams at once.
+        var channels = new NodeApiChannels(keepAlivePingTimeout: TimeSpan.FromMinutes(1));
         var probeHttp = HttpProbeCheck.CreateSharedClient();
         var nodes = new List<SimulatedNode>(options.Nodes);
         for (var i = 1; i <= options.Nodes; i++)

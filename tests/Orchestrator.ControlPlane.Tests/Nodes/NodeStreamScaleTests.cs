@@ -104,6 +104,27 @@ public sealed class NodeStreamScaleTests
     }
 
     [Fact]
+    public async Task Waiting_reports_keep_their_order_one_per_replica_the_latest_winning_and_drain_after_the_stream_ends()
+    {
+        using var reports = new PendingReports(capacity: 2);
+        static ReplicaReport Report(string id, Phase phase) => new() { ReplicaId = id, Generation = 1, Status = new ReplicaStatus { Phase = phase } };
+
+        Assert.True(reports.Add(Report("web-a", Phase.Starting)));
+        Assert.True(reports.Add(Report("web-b", Phase.Starting)));
+        Assert.True(reports.Add(Report("web-a", Phase.Ready)));
+        Assert.False(reports.Add(Report("web-c", Phase.Starting)));
+        reports.Complete();
+
+        var first = await reports.NextAsync(Ct);
+        var second = await reports.NextAsync(Ct);
+        Assert.Equal(("web-a", Phase.Ready), (first!.ReplicaId, first.Status.Phase));
+        Assert.Equal(("web-b", Phase.Starting), (second!.ReplicaId, second.Status.Phase));
+        Assert.Null(await reports.NextAsync(Ct));
+        Assert.Null(await reports.NextAsync(Ct));
+        Assert.Equal(0, reports.Count);
+    }
+
+    [Fact]
     public async Task Status_writes_waiting_at_the_same_time_share_one_list_of_the_replicas()
     {
         using var dir = new TempDirectory("orc-alloc");
