@@ -57,6 +57,11 @@ if (options.Runs("scheduler"))
     }
 }
 
+if (options.Runs("scheduler-simulated"))
+{
+    await SimulatedSchedulerBench.RunAsync($"sqlite://{dir.File("simulated.db")}", options, report);
+}
+
 var markdown = report.ToMarkdown();
 Console.WriteLine();
 Console.WriteLine(markdown);
