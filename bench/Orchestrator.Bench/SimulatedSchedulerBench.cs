@@ -3,6 +3,7 @@ using Grpc.Net.Client;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Orchestrator.ControlPlane.Hosting;
+using Orchestrator.ControlPlane.Nodes;
 using Orchestrator.ControlPlane.Objects;
 using Orchestrator.ControlPlane.Scheduling;
 using Orchestrator.ControlPlane.Store;
@@ -23,17 +24,28 @@ namespace Orchestrator.Bench;
 internal static class SimulatedSchedulerBench
 {
     private const double Mi = 1024 * 1024;
+    private static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan Grace = TimeSpan.FromSeconds(20);
 
     public static async Task RunAsync(string url, BenchOptions options, Report report)
     {
         var nodes = options.SimulatedNodes;
         var replicas = options.SimulatedReplicas;
-        Console.WriteLine($"scheduler with {nodes} simulated nodes on sqlite: one service of {replicas} replicas, end to end");
+        Console.WriteLine($"scheduler with {nodes} simulated nodes on sqlite: one service of {replicas} replicas, end to end (heartbeat every {Heartbeat.TotalSeconds} s, grace {Grace.TotalSeconds} s)");
         var store = await StateStoreFactory.OpenAsync(url);
         await using var app = await ControlPlaneApp.BuildAsync(
             new ControlPlaneOptions { Listen = "127.0.0.1:0", HttpListen = "127.0.0.1:0", Store = store.Description, MemberId = "bench" },
             store,
-            b => b.Logging.SetMinimumLevel(LogLevel.Warning));
+            b =>
+            {
+                b.Logging.SetMinimumLevel(LogLevel.Warning);
+
+                // Kubernetes-like timing for thousands of nodes (kubelets renew their lease every
+                // 10 s, nodes are lost after 40 s): at the 1 s / 3 s defaults made for small
+                // clusters, 5,000 nodes send 5,000 heartbeats a second into a process that shares
+                // two cores with them, and a saturated machine delays some past their grace.
+                b.Services.AddSingleton(new NodeStreamOptions { HeartbeatInterval = Heartbeat, NodeGrace = Grace });
+            });
         await app.StartAsync();
         using var channel = GrpcChannel.ForAddress(app.Endpoints().GrpcUrl, new GrpcChannelOptions { MaxReceiveMessageSize = null });
         var api = new Cluster.ClusterClient(channel);
