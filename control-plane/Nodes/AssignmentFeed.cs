@@ -21,7 +21,10 @@ namespace Orchestrator.ControlPlane.Nodes;
 /// subscriber's full set is read from the store at the feed's current revision, key by key, so
 /// it costs the node's own replicas, not the cluster's. The feed starts with the first
 /// subscriber; if its watch fails it ends every subscription (their agents reconnect into a
-/// fresh full set) and starts again with the next subscriber.
+/// fresh full set) and starts again with the next subscriber. A replica whose status says Lost is
+/// no longer its node's though its spec still names the node: it is left out of full sets and a
+/// later change to it is sent as a removal (the fence for a node that comes back after being
+/// judged lost).
 /// </remarks>
 public sealed partial class AssignmentFeed(IStateStore store, ILogger<AssignmentFeed>? logger = null) : IAsyncDisposable
 {
@@ -86,7 +89,7 @@ public sealed partial class AssignmentFeed(IStateStore store, ILogger<Assignment
                 // The index may already hold part of a transaction whose other changes are still to
                 // come (they are delivered as deltas): read at its revision, a replica moved away
                 // in that same transaction is no longer this node's.
-                if (replica.Spec?.Node == node)
+                if (replica.Spec?.Node == node && replica.Status?.Phase != Phase.Lost)
                 {
                     assignments.Assignments.Add(new Assignment { Replica = replica });
                 }
@@ -164,7 +167,8 @@ public sealed partial class AssignmentFeed(IStateStore store, ILogger<Assignment
             ready.TrySetResult();
             await foreach (var e in store.WatchAsync(StoreKeys.ReplicasPrefix, list.Revision + 1, token))
             {
-                Apply(e);
+                var lost = e.Type != StoreWatchEventType.Delete && await IsLostAsync(StoreKeys.NameOf(e.Kv.Key, StoreKeys.ReplicasPrefix), e.Revision, token);
+                Apply(e, lost);
             }
 
             throw new StateStoreException("the store ended the watch on replicas");
@@ -196,7 +200,19 @@ public sealed partial class AssignmentFeed(IStateStore store, ILogger<Assignment
         }
     }
 
-    private void Apply(Store.WatchEvent e)
+    /// <summary>Whether the replica's status said Lost at <paramref name="revision"/> (the status is written under its own key).</summary>
+    private async Task<bool> IsLostAsync(string id, long revision, CancellationToken cancellationToken)
+    {
+        if (id.Length == 0 || id.Contains('/', StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var status = await store.GetAsync(StoreKeys.ReplicaStatus(id), revision, cancellationToken);
+        return status.Kv is not null && ProtoJson.Decode<ReplicaStatus>(status.Kv.Value, status.Kv.Key).Phase == Phase.Lost;
+    }
+
+    private void Apply(Store.WatchEvent e, bool lost)
     {
         var id = StoreKeys.NameOf(e.Kv.Key, StoreKeys.ReplicasPrefix);
         if (id.Length == 0 || id.Contains('/', StringComparison.Ordinal))
@@ -229,7 +245,13 @@ public sealed partial class AssignmentFeed(IStateStore store, ILogger<Assignment
                 Send(before, new AssignmentDelta { Removed = { id }, Revision = e.Revision });
             }
 
-            if (after.Length > 0)
+            if (after.Length > 0 && lost)
+            {
+                // A replica judged Lost is no longer its node's, though its spec still names the
+                // node: the fence for a node that comes back (the agent stops it).
+                Send(after, new AssignmentDelta { Removed = { id }, Revision = e.Revision });
+            }
+            else if (after.Length > 0)
             {
                 Send(after, new AssignmentDelta { Upserted = { new Assignment { Replica = replica } }, Revision = e.Revision });
             }

@@ -75,6 +75,24 @@ public sealed class NodeStreamScaleTests
         Assert.Equal(4, only.Status.Restarts);
     }
 
+    [Fact]
+    public async Task A_replica_judged_Lost_is_left_out_of_the_full_set_and_a_later_change_to_it_is_a_removal()
+    {
+        await using var cp = await NodeCluster.StartAsync(cancellationToken: Ct);
+        await cp.PutReplicaAsync("web-lost", "node-1", cancellationToken: Ct);
+        await cp.PutReplicaAsync("web-kept", "node-1", cancellationToken: Ct);
+        await cp.Messages.PutAsync(StoreKeys.ReplicaStatus("web-lost"), new ReplicaStatus { Phase = Phase.Lost }, 0, cancellationToken: Ct);
+
+        await using var agent = await cp.ConnectAsync("node-1", cancellationToken: Ct);
+        var (_, set) = await agent.HandshakeAsync(Ct);
+        Assert.Equal("web-kept", Assert.Single(set.Assignments).Replica.Meta.Name);
+
+        await cp.PutReplicaAsync("web-lost", "node-1", generation: 2, cancellationToken: Ct);
+        var delta = (await agent.NextAsync(ControlMessage.MessageOneofCase.Delta, Ct)).Delta;
+        Assert.Equal(["web-lost"], delta.Removed);
+        Assert.Empty(delta.Upserted);
+    }
+
     [Theory]
     [InlineData(0, 5)]
     [InlineData(100, 5)]
