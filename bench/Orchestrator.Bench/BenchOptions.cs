@@ -36,6 +36,12 @@ internal sealed record BenchOptions
     /// <summary>Leader kills (SIGKILL) measured in the leader failover scenario.</summary>
     public int LeaderKills { get; init; } = 20;
 
+    /// <summary>Simulated nodes registered over the real node stream for the <c>scheduler-simulated</c> scenario.</summary>
+    public int SimulatedNodes { get; init; } = 1000;
+
+    /// <summary>Replicas of the one service applied in the <c>scheduler-simulated</c> scenario.</summary>
+    public int SimulatedReplicas { get; init; } = 10_000;
+
     public string? Only { get; init; }
 
     public string? MarkdownOut { get; init; }
@@ -49,7 +55,9 @@ internal sealed record BenchOptions
             int NextInt() => int.Parse(Next(), CultureInfo.InvariantCulture);
             options = args[i] switch
             {
-                "--quick" => options with { StoreOps = 200, ApplyOps = 400, Watchers = 100, WatchCommits = 30, AgentReplicas = [1, 10], AgentRounds = 1, Crashes = 20, SchedulerNodes = 500, SchedulerReplicas = [5000, 10000], LeaderKills = 5 },
+                "--quick" => options with { StoreOps = 200, ApplyOps = 400, Watchers = 100, WatchCommits = 30, AgentReplicas = [1, 10], AgentRounds = 1, Crashes = 20, SchedulerNodes = 500, SchedulerReplicas = [5000, 10000], LeaderKills = 5, SimulatedNodes = 100, SimulatedReplicas = 1000 },
+                "--simulated-nodes" => options with { SimulatedNodes = NextInt() },
+                "--simulated-replicas" => options with { SimulatedReplicas = NextInt() },
                 "--scheduler-nodes" => options with { SchedulerNodes = NextInt() },
                 "--scheduler-replicas" => options with { SchedulerReplicas = [.. Next().Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture))] },
                 "--scheduler-stores" => options with { SchedulerStores = [.. Next().Split(',')] },
@@ -64,7 +72,7 @@ internal sealed record BenchOptions
                 "--leader-kills" => options with { LeaderKills = NextInt() },
                 "--only" => options with { Only = Next() },
                 "--markdown" => options with { MarkdownOut = Next() },
-                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --only store|apply|watch|agent|scheduler|leader (or agent-start, agent-crash, agent-rss), --markdown FILE"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader (or agent-start, agent-crash, agent-rss), --markdown FILE"),
             };
         }
 

@@ -64,6 +64,11 @@ if (options.Runs("leader"))
     await LeaderBench.RunAsync(leaderEtcd.Endpoint, options, report);
 }
 
+if (options.Runs("scheduler-simulated"))
+{
+    await SimulatedSchedulerBench.RunAsync($"sqlite://{dir.File("simulated.db")}", options, report);
+}
+
 var markdown = report.ToMarkdown();
 Console.WriteLine();
 Console.WriteLine(markdown);

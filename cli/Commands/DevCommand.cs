@@ -2,7 +2,9 @@ using System.CommandLine;
 using Orchestrator.ControlPlane.Hosting;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.Cli.Dev;
+using Orchestrator.Cli.Output;
 using Orchestrator.NodeAgent.Hosting;
+using Orchestrator.NodeAgent.Simulation;
 
 namespace Orchestrator.Cli.Commands;
 
@@ -27,6 +29,12 @@ public static class DevCommand
         {
             Description = "How many node agents to run (node-1 on 127.0.0.2, node-2 on 127.0.0.3, ...)",
             DefaultValueFactory = _ => 3,
+            HelpName = "n",
+        };
+        var simulatedNodes = new Option<int>("--simulated-nodes")
+        {
+            Description = "How many simulated nodes to run besides the real ones (sim-0001 on 127.1.0.1, ...): they register and heartbeat like real nodes and report every replica Ready at once, but run nothing",
+            DefaultValueFactory = _ => 0,
             HelpName = "n",
         };
         var runtime = new Option<string>("--runtime")
@@ -55,7 +63,7 @@ public static class DevCommand
         };
         var command = new Command("dev", "Run a whole cluster in this process (control plane, embedded store, node agents) until Ctrl-C")
         {
-            dataDir, nodes, runtime, listen, httpListen, agentHttpPort,
+            dataDir, nodes, simulatedNodes, runtime, listen, httpListen, agentHttpPort,
         };
         command.SetAction((parse, ct) => RunAsync(
             context,
@@ -63,6 +71,7 @@ public static class DevCommand
             {
                 DataDir = parse.GetValue(dataDir) ?? DefaultDataDir,
                 Nodes = parse.GetValue(nodes),
+                SimulatedNodes = parse.GetValue(simulatedNodes),
                 Runtime = ParseRuntime(parse.GetValue(runtime) ?? "auto"),
                 Listen = parse.GetValue(listen) ?? ControlPlaneOptions.DefaultListen,
                 HttpListen = parse.GetValue(httpListen) ?? ControlPlaneOptions.DefaultHttpListen,
@@ -80,6 +89,31 @@ public static class DevCommand
         _ => throw new UsageException($"--runtime: \"{text}\" is not a runtime; use auto, docker or process", "Run 'orc dev --help' for usage."),
     };
 
+    /// <summary>Says what the simulated nodes are and how long they took to be Ready; false when interrupted first.</summary>
+    private static async Task<bool> ReportSimulatedAsync(IConsoleIO io, SimulatedFleet fleet, CancellationToken ct)
+    {
+        var first = fleet.Nodes[0];
+        var last = fleet.Nodes[^1];
+        var zones = string.Join("/", fleet.Nodes.Select(n => n.Info.Labels.GetValueOrDefault("zone", "")).Where(z => z.Length > 0).Distinct());
+        await io.Out.WriteLineAsync(
+            $"Simulated nodes: {fleet.Nodes.Count} ({first.Name} at {first.Address} to {last.Name} at {last.Address}; "
+            + $"{Humanize.Cpu(first.Info.Allocatable.CpuMillis)} cpu, {Humanize.Memory(first.Info.Allocatable.MemoryBytes)} memory each"
+            + (zones.Length > 0 ? $"; zones {zones}" : "")
+            + $"; label {SimulatedFleetOptions.SimulatedLabel}=true). They run nothing: every replica placed on them is reported Ready at once.");
+        await io.Out.FlushAsync(CancellationToken.None);
+        try
+        {
+            var took = await fleet.WaitRegisteredAsync(ct);
+            await io.Out.WriteLineAsync(FormattableString.Invariant($"All {fleet.Nodes.Count} simulated nodes Ready after {took.TotalSeconds:0.0}s"));
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            await io.Out.WriteLineAsync($"Interrupted with {fleet.RegisteredCount} of {fleet.Nodes.Count} simulated nodes Ready.");
+            return false;
+        }
+    }
+
     private static async Task<int> RunAsync(CliContext context, DevClusterOptions options, CancellationToken ct)
     {
         var io = context.IO;
@@ -88,9 +122,16 @@ public static class DevCommand
             throw new UsageException($"--agent-http-port: {options.AgentHttpPort} is not a port; give a number from 0 to 65535", "Run 'orc dev --help' for usage.");
         }
 
-        if (options.Nodes is < 0 or > 200)
+        if (options.Nodes is < 0 or > DevCluster.MaxNodes)
         {
-            throw new UsageException($"--nodes: {options.Nodes} is out of range; give a number from 0 to 200", "Run 'orc dev --help' for usage.");
+            throw new UsageException($"--nodes: {options.Nodes} is out of range; give a number from 0 to {DevCluster.MaxNodes}", "Run 'orc dev --help' for usage.");
+        }
+
+        if (options.SimulatedNodes is < 0 or > SimulatedFleetOptions.MaxNodes)
+        {
+            throw new UsageException(
+                $"--simulated-nodes: {options.SimulatedNodes} is out of range; give a number from 0 to {SimulatedFleetOptions.MaxNodes}",
+                "Run 'orc dev --help' for usage.");
         }
 
         DevCluster cluster;
@@ -121,16 +162,25 @@ public static class DevCommand
             var server = cluster.GrpcUrl.ToString().TrimEnd('/');
             await io.Out.WriteLineAsync($"Control plane listening on {server} (gRPC) and {cluster.HttpUrl.ToString().TrimEnd('/')} (health, metrics)");
             await io.Out.WriteLineAsync($"Store: sqlite://{cluster.StorePath} (embedded SQLite; delete {options.DataDir} to start from an empty cluster)");
-            if (cluster.Nodes.Count == 0)
+            if (cluster.Nodes.Count == 0 && cluster.Fleet is null)
             {
                 await io.Out.WriteLineAsync("No nodes (--nodes 0): services and jobs are stored, but none of their replicas start.");
             }
-            else
+            else if (cluster.Nodes.Count > 0)
             {
                 await io.Out.WriteLineAsync($"Runtime: {cluster.RuntimeDescription}");
                 foreach (var node in cluster.Nodes)
                 {
                     await io.Out.WriteLineAsync($"Node {node.Name} at {node.Address}, ports {node.Options.FirstPort}-{node.Options.LastPort}");
+                }
+            }
+
+            if (cluster.Fleet is { } fleet)
+            {
+                if (!await ReportSimulatedAsync(io, fleet, ct))
+                {
+                    await io.Out.WriteLineAsync("Stopping the nodes' replicas and the control plane...");
+                    return ExitCodes.Success;
                 }
             }
 

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Orchestrator.ControlPlane.Hosting;
 using Orchestrator.NodeAgent.Hosting;
 using Orchestrator.NodeAgent.Runtime.Docker;
+using Orchestrator.NodeAgent.Simulation;
 using Orchestrator.NodeAgent.Supervisor;
 
 namespace Orchestrator.Cli.Dev;
@@ -20,6 +21,12 @@ public sealed record DevClusterOptions
     public string HttpListen { get; init; } = ControlPlaneOptions.DefaultHttpListen;
 
     public int Nodes { get; init; } = 3;
+
+    /// <summary>Simulated nodes started besides the real ones (<see cref="SimulatedFleet"/>): they run nothing but report every replica Ready.</summary>
+    public int SimulatedNodes { get; init; }
+
+    /// <summary>Zone labels given to the simulated nodes round-robin.</summary>
+    public IReadOnlyList<string> SimulatedZones { get; init; } = ["a", "b", "c"];
 
     public RuntimeMode Runtime { get; init; } = RuntimeMode.Auto;
 
@@ -73,6 +80,10 @@ public sealed class DevCluster : IAsyncDisposable
 {
     private readonly DevClusterOptions _options;
     private readonly string? _dockerVersion;
+    private ILoggerFactory? _fleetLogs;
+
+    /// <summary>The most real node agents <c>orc dev</c> runs (each has its own loopback address and port range).</summary>
+    public const int MaxNodes = 200;
 
     private DevCluster(DevClusterOptions options, WebApplication controlPlane, string? dockerVersion, IReadOnlyList<DevNode> nodes)
     {
@@ -94,6 +105,9 @@ public sealed class DevCluster : IAsyncDisposable
 
     public IReadOnlyList<DevNode> Nodes { get; }
 
+    /// <summary>The simulated nodes, when <see cref="DevClusterOptions.SimulatedNodes"/> asked for some.</summary>
+    public SimulatedFleet? Fleet { get; private set; }
+
     /// <summary>Which runtimes the nodes offer and why: <c>process (no Docker daemon answered at ...)</c>.</summary>
     public string RuntimeDescription { get; }
 
@@ -107,9 +121,14 @@ public sealed class DevCluster : IAsyncDisposable
     public static async Task<DevCluster> StartAsync(DevClusterOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (options.Nodes is < 0 or > 200)
+        if (options.Nodes is < 0 or > MaxNodes)
         {
-            throw new ArgumentOutOfRangeException(nameof(options), options.Nodes, "--nodes: give a number from 0 to 200");
+            throw new ArgumentOutOfRangeException(nameof(options), options.Nodes, $"--nodes: give a number from 0 to {MaxNodes}");
+        }
+
+        if (options.SimulatedNodes is < 0 or > SimulatedFleetOptions.MaxNodes)
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.SimulatedNodes, $"--simulated-nodes: give a number from 0 to {SimulatedFleetOptions.MaxNodes}");
         }
 
         var dockerVersion = options.Runtime == RuntimeMode.Process
@@ -173,6 +192,21 @@ public sealed class DevCluster : IAsyncDisposable
             foreach (var node in nodes)
             {
                 await cluster.StartNodeAsync(node, cancellationToken);
+            }
+
+            if (options.SimulatedNodes > 0)
+            {
+                cluster._fleetLogs = LoggerFactory.Create(b => b
+                    .AddSimpleConsole(o =>
+                    {
+                        o.SingleLine = true;
+                        o.TimestampFormat = "HH:mm:ss ";
+                    })
+                    .SetMinimumLevel(options.LogLevel));
+                cluster.Fleet = await SimulatedFleet.StartAsync(
+                    new SimulatedFleetOptions { Nodes = options.SimulatedNodes, Servers = [server], Zones = options.SimulatedZones },
+                    loggerFactory: cluster._fleetLogs,
+                    cancellationToken: cancellationToken);
             }
         }
         catch
@@ -258,9 +292,16 @@ public sealed class DevCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>Stops every agent (each stops and removes its replicas), then the control plane.</summary>
+    /// <summary>Stops the simulated nodes and every agent (each stops and removes its replicas), then the control plane.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Fleet is not null)
+        {
+            await Fleet.DisposeAsync();
+        }
+
+        _fleetLogs?.Dispose();
+
         await Task.WhenAll(Nodes.Select(n => StopNodeAsync(n, keepReplicas: false, CancellationToken.None)));
         await ControlPlane.StopAsync(CancellationToken.None);
         await ControlPlane.DisposeAsync();

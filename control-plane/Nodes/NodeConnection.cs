@@ -20,6 +20,7 @@ public sealed partial class NodeConnection(
     ReplicaReportWriter reports,
     AssignmentFeed assignments,
     NodeStreamOptions streamOptions,
+    NodeRegistrationAdmission admission,
     ControlPlaneOptions options,
     TimeProvider time,
     ILogger<NodeConnection> logger)
@@ -44,38 +45,67 @@ public sealed partial class NodeConnection(
         registry.Attach(session);
         using var running = CancellationTokenSource.CreateLinkedTokenSource(linked.Token, session.Closed);
         var registered = false;
+        AssignmentSubscription? subscription = null;
         try
         {
-            var lease = await store.GrantLeaseAsync(streamOptions.NodeGrace, running.Token);
-            session.LeaseId = lease.Id;
-            await nodes.RegisterAsync(name, register.Info, options.MemberId, lease.Id, running.Token);
-            registered = true;
-            LogRegistered(logger, name, register.Info.Address, register.Running.Count);
-
-            session.TrySend(new ControlMessage
+            // A few registrations at a time: thousands of agents connecting at once (a control
+            // plane restart, a fleet of simulated nodes) otherwise share the store between them
+            // so thinly that each one's writes take longer than its lease lives.
+            await admission.WaitAsync(running.Token);
+            try
             {
-                Registered = new Registered
+                await nodes.RegisterAsync(
+                    name,
+                    register.Info,
+                    options.MemberId,
+                    async ct =>
+                    {
+                        var lease = await store.GrantLeaseAsync(streamOptions.NodeGrace, ct);
+                        session.LeaseId = lease.Id;
+                        return lease.Id;
+                    },
+                    running.Token);
+                registered = true;
+                LogRegistered(logger, name, register.Info.Address, register.Running.Count);
+
+                session.TrySend(new ControlMessage
                 {
-                    ProtocolVersion = NodeProtocolVersion._1,
-                    ControlPlaneId = options.MemberId,
-                    HeartbeatIntervalMs = (long)streamOptions.HeartbeatInterval.TotalMilliseconds,
-                },
-            });
+                    Registered = new Registered
+                    {
+                        ProtocolVersion = NodeProtocolVersion._1,
+                        ControlPlaneId = options.MemberId,
+                        HeartbeatIntervalMs = (long)streamOptions.HeartbeatInterval.TotalMilliseconds,
+                    },
+                });
 
-            // What the agent runs now becomes status first, so a restarted control plane learns it;
-            // anything not assigned is absent from the full set below, which tells the agent to stop it.
-            foreach (var report in register.Running)
+                // What the agent runs now becomes status first, so a restarted control plane learns it;
+                // anything not assigned is absent from the full set below, which tells the agent to stop it.
+                foreach (var report in register.Running)
+                {
+                    await ApplyReportAsync(session, report, answerUnassigned: false, running.Token);
+                }
+
+                subscription = await assignments.SubscribeAsync(name, running.Token);
+                session.TrySend(new ControlMessage { Assignments = subscription.Set });
+            }
+            finally
             {
-                await ApplyReportAsync(session, report, answerUnassigned: false, running.Token);
+                admission.Release();
             }
 
-            var set = await assignments.ListAsync(name, running.Token);
-            session.TrySend(new ControlMessage { Assignments = set });
-
             var writer = WriteAsync(session, responses, running.Token);
-            var deltas = FollowAssignmentsAsync(session, set, running.Token);
-            var reader = ReadAsync(session, requests, running.Token);
-            await Task.WhenAny(writer, deltas, reader);
+            var deltas = FollowAssignmentsAsync(session, subscription, running.Token);
+            using var reports = new PendingReports(streamOptions.PendingReportsCapacity);
+            var reportWriter = WriteReportsAsync(session, reports, running.Token);
+            var reader = ReadAsync(session, requests, reports, running.Token);
+            await Task.WhenAny(writer, deltas, reader, reportWriter);
+            if (reader.IsCompletedSuccessfully)
+            {
+                // The agent ended its stream: what it reported before that is still written (bounded).
+                reports.Complete();
+                await Task.WhenAny(reportWriter, Task.Delay(TimeSpan.FromSeconds(10), time, running.Token));
+            }
+
             if (reader.IsCompletedSuccessfully && !session.Closed.IsCancellationRequested)
             {
                 LogStreamEnded(logger, name);
@@ -83,7 +113,7 @@ public sealed partial class NodeConnection(
 
             // Whichever ended first decides; the others stop with the session.
             await running.CancelAsync();
-            await Task.WhenAll(Quiet(writer), Quiet(deltas), Quiet(reader));
+            await Task.WhenAll(Quiet(writer), Quiet(deltas), Quiet(reader), Quiet(reportWriter));
 
             // An agent that stops or restarts cancels its call: that is the agent going away, as a
             // clean end is, not an error of ours. (A reset that shows as an IOException is below.)
@@ -93,7 +123,7 @@ public sealed partial class NodeConnection(
                 return;
             }
 
-            foreach (var task in new[] { reader, deltas, writer })
+            foreach (var task in new[] { reader, reportWriter, deltas, writer })
             {
                 if (task.Exception?.InnerException is IOException broken)
                 {
@@ -129,6 +159,7 @@ public sealed partial class NodeConnection(
         }
         finally
         {
+            subscription?.Dispose();
             await EndAsync(session, registered);
         }
     }
@@ -171,51 +202,102 @@ public sealed partial class NodeConnection(
         }
     }
 
-    private async Task FollowAssignmentsAsync(NodeSession session, AssignmentSet set, CancellationToken cancellationToken)
+    private static async Task FollowAssignmentsAsync(NodeSession session, AssignmentSubscription subscription, CancellationToken cancellationToken)
     {
-        await foreach (var delta in assignments.WatchAsync(session.Node, set, cancellationToken))
+        try
         {
-            if (!session.TrySend(new ControlMessage { Delta = delta }))
+            await foreach (var delta in subscription.Deltas(cancellationToken))
             {
-                return;
+                if (!session.TrySend(new ControlMessage { Delta = delta }))
+                {
+                    return;
+                }
+            }
+        }
+        catch (AssignmentFeedBrokenException e)
+        {
+            session.Close(new Status(StatusCode.Unavailable, $"node \"{session.Node}\": {e.Message}"));
+        }
+    }
+
+    /// <summary>
+    /// Writes the agent's reports in the order they came, off the read loop: a heartbeat is never
+    /// queued behind store writes, so a busy store cannot make a live node's lease run out.
+    /// </summary>
+    private async Task WriteReportsAsync(NodeSession session, PendingReports reports, CancellationToken cancellationToken)
+    {
+        while (await reports.NextAsync(cancellationToken) is { } report)
+        {
+            await ApplyReportAsync(session, report, answerUnassigned: true, cancellationToken);
+        }
+    }
+
+    private async Task ReadAsync(NodeSession session, IAsyncStreamReader<AgentMessage> requests, PendingReports reports, CancellationToken cancellationToken)
+    {
+        var lastStatusWrite = time.GetUtcNow();
+        var statusWrite = Task.CompletedTask;
+        try
+        {
+            await ReadLoopAsync();
+        }
+        finally
+        {
+            await Quiet(statusWrite);
+        }
+
+        async Task ReadLoopAsync()
+        {
+            while (await requests.MoveNext(cancellationToken))
+            {
+                var message = requests.Current;
+                switch (message.MessageCase)
+                {
+                    case AgentMessage.MessageOneofCase.Heartbeat:
+                        await RenewAsync(session, cancellationToken);
+                        var now = time.GetUtcNow();
+                        if (now - lastStatusWrite >= streamOptions.HeartbeatStatusIntervalFor(registry.Count) && statusWrite.IsCompleted && registry.IsCurrent(session))
+                        {
+                            // In the background: the next heartbeat must not wait for a store write.
+                            lastStatusWrite = now;
+                            statusWrite = RecordHeartbeatAsync(session.Node, cancellationToken);
+                        }
+
+                        break;
+                    case AgentMessage.MessageOneofCase.Status:
+                        if (NodeRegistration.ReportProblem(message.Status) is { } problem)
+                        {
+                            throw Malformed(session.Node, problem);
+                        }
+
+                        if (!reports.Add(message.Status))
+                        {
+                            session.Close(new Status(StatusCode.ResourceExhausted, $"node \"{session.Node}\": more than {streamOptions.PendingReportsCapacity} replica reports wait to be written; reconnect to report everything again"));
+                            return;
+                        }
+
+                        break;
+                    case AgentMessage.MessageOneofCase.EndpointsAck:
+                        registry.RecordEndpointsAck(session, message.EndpointsAck.Version);
+                        break;
+                    case AgentMessage.MessageOneofCase.Register:
+                        throw Malformed(session.Node, "Register was sent twice; it is only the first message of a stream (open a new stream to register again)");
+                    default:
+                        throw Malformed(session.Node, "the message is empty (no heartbeat, status or endpoints_ack is set)");
+                }
             }
         }
     }
 
-    private async Task ReadAsync(NodeSession session, IAsyncStreamReader<AgentMessage> requests, CancellationToken cancellationToken)
+    /// <summary>Records <c>last_heartbeat</c>; a failure only means it is written on a later heartbeat.</summary>
+    private async Task RecordHeartbeatAsync(string node, CancellationToken cancellationToken)
     {
-        var lastStatusWrite = time.GetUtcNow();
-        while (await requests.MoveNext(cancellationToken))
+        try
         {
-            var message = requests.Current;
-            switch (message.MessageCase)
-            {
-                case AgentMessage.MessageOneofCase.Heartbeat:
-                    await RenewAsync(session, cancellationToken);
-                    var now = time.GetUtcNow();
-                    if (now - lastStatusWrite >= streamOptions.HeartbeatStatusInterval && registry.IsCurrent(session))
-                    {
-                        lastStatusWrite = now;
-                        await nodes.RecordHeartbeatAsync(session.Node, options.MemberId, cancellationToken);
-                    }
-
-                    break;
-                case AgentMessage.MessageOneofCase.Status:
-                    if (NodeRegistration.ReportProblem(message.Status) is { } problem)
-                    {
-                        throw Malformed(session.Node, problem);
-                    }
-
-                    await ApplyReportAsync(session, message.Status, answerUnassigned: true, cancellationToken);
-                    break;
-                case AgentMessage.MessageOneofCase.EndpointsAck:
-                    registry.RecordEndpointsAck(session, message.EndpointsAck.Version);
-                    break;
-                case AgentMessage.MessageOneofCase.Register:
-                    throw Malformed(session.Node, "Register was sent twice; it is only the first message of a stream (open a new stream to register again)");
-                default:
-                    throw Malformed(session.Node, "the message is empty (no heartbeat, status or endpoints_ack is set)");
-            }
+            await nodes.RecordHeartbeatAsync(node, options.MemberId, cancellationToken);
+        }
+        catch (Exception e) when (e is StateStoreException or ObjectException or OperationCanceledException or ObjectDisposedException)
+        {
+            LogHeartbeatWriteFailed(logger, node, e.Message);
         }
     }
 
@@ -313,6 +395,9 @@ public sealed partial class NodeConnection(
 
     [LoggerMessage(EventId = 3009, Level = LogLevel.Information, Message = "Node {Node}: the agent's stream broke off ({Problem})")]
     private static partial void LogStreamBroken(ILogger logger, string node, string problem);
+
+    [LoggerMessage(EventId = 3010, Level = LogLevel.Debug, Message = "Node {Node}: last_heartbeat not written ({Error}); a later heartbeat writes it")]
+    private static partial void LogHeartbeatWriteFailed(ILogger logger, string node, string error);
 
     [LoggerMessage(EventId = 3008, Level = LogLevel.Error, Message = "Unexpected error on the stream of node {Node}")]
     private static partial void LogUnexpected(ILogger logger, Exception exception, string node);

@@ -44,6 +44,9 @@ public sealed class NodeSessionRegistry
     /// <summary>The node's open stream on this control plane, if any.</summary>
     public NodeSession? Find(string node) => _sessions.GetValueOrDefault(node);
 
+    /// <summary>How many nodes are connected to this control plane.</summary>
+    public int Count => _sessions.Count;
+
     /// <summary>Names of the nodes connected to this control plane.</summary>
     public IReadOnlyCollection<string> ConnectedNodes => _sessions.Keys.ToList();
 

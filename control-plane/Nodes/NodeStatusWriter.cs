@@ -11,19 +11,52 @@ namespace Orchestrator.ControlPlane.Nodes;
 /// Writes a node's registration (<c>/orc/nodes/&lt;name&gt;</c>), its status and its leased
 /// liveness key. Every write is a compare-and-swap on the keys it read, retried from a fresh
 /// read a bounded number of times. Status carries the resources of the replicas bound to the
-/// node, recomputed on every write.
+/// node, recomputed for every write from a list of the replicas that started after the write
+/// asked for it; writes that wait at the same time share one list (one pass over the replicas
+/// for every node), so a thousand registrations cost a few lists, not a thousand.
 /// </summary>
 public sealed class NodeStatusWriter(IStateStore store, ClusterObjects objects, TimeProvider time)
 {
     public const int MaxAttempts = 5;
+
+    private readonly Lock _allocationGate = new();
+    private AllocationBatch? _running;
+    private AllocationBatch? _queued;
+    private long _allocationLists;
+    private int _queuedWaiters;
+
+    /// <summary>How many times the replicas were listed to compute allocations (tests).</summary>
+    internal long AllocationLists => Interlocked.Read(ref _allocationLists);
+
+    /// <summary>Writes waiting for the queued list (tests).</summary>
+    internal int QueuedAllocationWaiters
+    {
+        get
+        {
+            lock (_allocationGate)
+            {
+                return _queuedWaiters;
+            }
+        }
+    }
 
     /// <summary>
     /// Stores the node object (info from the agent, <c>spec.cordoned</c> kept), status Ready
     /// connected to <paramref name="memberId"/>, and the liveness key on <paramref name="leaseId"/>, in one transaction.
     /// </summary>
     /// <exception cref="ObjectConflictException">Other writers kept changing the node.</exception>
-    public async Task RegisterAsync(string name, NodeInfo info, string memberId, long leaseId, CancellationToken cancellationToken)
+    public Task RegisterAsync(string name, NodeInfo info, string memberId, long leaseId, CancellationToken cancellationToken) =>
+        RegisterAsync(name, info, memberId, _ => Task.FromResult(leaseId), cancellationToken);
+
+    /// <summary>
+    /// As above, with the liveness lease granted by <paramref name="grantLease"/> only once the
+    /// write is ready to go: reading the node and the replicas' allocation first can take longer
+    /// than a lease lives when thousands of nodes register at once.
+    /// </summary>
+    public async Task RegisterAsync(string name, NodeInfo info, string memberId, Func<CancellationToken, Task<long>> grantLease, CancellationToken cancellationToken)
     {
+        ArgumentNullException.ThrowIfNull(grantLease);
+        long? leaseId = null;
         var nodeKey = StoreKeys.Node(name);
         var statusKey = StoreKeys.NodeStatus(name);
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
@@ -72,7 +105,8 @@ public sealed class NodeStatusWriter(IStateStore store, ClusterObjects objects, 
             }
 
             ops.Add(TxnOp.Put(statusKey, ProtoJson.Encode(nodeStatus)));
-            ops.Add(TxnOp.Put(StoreKeys.NodeLiveness(name), Encoding.UTF8.GetBytes(memberId), leaseId));
+            leaseId ??= await grantLease(cancellationToken);
+            ops.Add(TxnOp.Put(StoreKeys.NodeLiveness(name), Encoding.UTF8.GetBytes(memberId), leaseId.Value));
             var result = await store.TxnAsync(
                 new Txn(
                     [Compare.ModRevision(nodeKey, existing.Kv?.ModRevision ?? 0), Compare.ModRevision(statusKey, status.Kv?.ModRevision ?? 0)],
@@ -205,25 +239,103 @@ public sealed class NodeStatusWriter(IStateStore store, ClusterObjects objects, 
     /// <summary>Sum of the template resources of the non-final replicas bound to the node, and their count.</summary>
     private async Task FillAllocatedAsync(string name, NodeStatus status, CancellationToken cancellationToken)
     {
-        var replicas = await objects.ListAsync(ObjectKindInfo.Replica, cancellationToken: cancellationToken);
-        long cpu = 0;
-        long memory = 0;
-        var count = 0;
+        var all = await AllocationsAsync(cancellationToken);
+        var (resources, count) = all.TryGetValue(name, out var found) ? found : (new Resources(), 0);
+        status.Allocated = resources.Clone();
+        status.Replicas = count;
+    }
+
+    /// <summary>
+    /// Every node's allocation from a list of the replicas that starts after this call: the one
+    /// waiting to start if there is one (joined), else a new one (started now, or queued behind
+    /// the list in flight, which began too early to see what the caller may have just written).
+    /// </summary>
+    private Task<Dictionary<string, (Resources Resources, int Count)>> AllocationsAsync(CancellationToken cancellationToken)
+    {
+        AllocationBatch? start = null;
+        Task<Dictionary<string, (Resources, int)>> result;
+        lock (_allocationGate)
+        {
+            if (_queued is not null)
+            {
+                _queuedWaiters++;
+                result = _queued.Done.Task;
+            }
+            else if (_running is not null)
+            {
+                _queuedWaiters = 1;
+                _queued = new AllocationBatch();
+                result = _queued.Done.Task;
+            }
+            else
+            {
+                _running = start = new AllocationBatch();
+                result = start.Done.Task;
+            }
+        }
+
+        if (start is not null)
+        {
+            _ = RunAllocationBatchesAsync(start);
+        }
+
+        return result.WaitAsync(cancellationToken);
+    }
+
+    private async Task RunAllocationBatchesAsync(AllocationBatch? batch)
+    {
+        while (batch is not null)
+        {
+            try
+            {
+                batch.Done.TrySetResult(await ListAllocationsAsync());
+            }
+            catch (Exception e)
+            {
+                batch.Done.TrySetException(e);
+            }
+
+            lock (_allocationGate)
+            {
+                _running = batch = _queued;
+                _queued = null;
+                _queuedWaiters = 0;
+            }
+        }
+    }
+
+    private async Task<Dictionary<string, (Resources, int)>> ListAllocationsAsync()
+    {
+        Interlocked.Increment(ref _allocationLists);
+
+        // Not cancelled by one caller: others share this list. A closed store ends it with an error.
+        var replicas = await objects.ListAsync(ObjectKindInfo.Replica, cancellationToken: CancellationToken.None);
+        var sums = new Dictionary<string, (Resources, int)>(StringComparer.Ordinal);
         foreach (var obj in replicas.Items)
         {
             var replica = obj.Replica;
-            if (replica.Spec?.Node != name || IsFinal(replica.Status))
+            var node = replica.Spec?.Node;
+            if (string.IsNullOrEmpty(node) || IsFinal(replica.Status))
             {
                 continue;
             }
 
-            count++;
-            cpu += replica.Spec.Template?.Resources?.CpuMillis ?? 0;
-            memory += replica.Spec.Template?.Resources?.MemoryBytes ?? 0;
+            if (!sums.TryGetValue(node, out var sum))
+            {
+                sum = (new Resources(), 0);
+            }
+
+            sum.Item1.CpuMillis += replica.Spec!.Template?.Resources?.CpuMillis ?? 0;
+            sum.Item1.MemoryBytes += replica.Spec.Template?.Resources?.MemoryBytes ?? 0;
+            sums[node] = (sum.Item1, sum.Item2 + 1);
         }
 
-        status.Allocated = new Resources { CpuMillis = cpu, MemoryBytes = memory };
-        status.Replicas = count;
+        return sums;
+    }
+
+    private sealed class AllocationBatch
+    {
+        public TaskCompletionSource<Dictionary<string, (Resources, int)>> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     /// <summary>A replica that holds no resources any more: done, lost, or failed with no retry planned.</summary>

@@ -18,6 +18,35 @@ public sealed class NodeStreamOptions
     /// </summary>
     public TimeSpan HeartbeatStatusInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// The most <c>last_heartbeat</c> writes per second this control plane spends on all its nodes
+    /// together. Liveness is the lease, so <c>last_heartbeat</c> is for people; with many nodes each
+    /// one's is written less often (see <see cref="HeartbeatStatusIntervalFor"/>).
+    /// </summary>
+    public int HeartbeatStatusWritesPerSecond { get; set; } = 20;
+
+    /// <summary>How many node registrations are written at once; the others wait their turn.</summary>
+    public int ConcurrentRegistrations { get; set; } = 8;
+
+    /// <summary>
+    /// The shortest time between two <c>last_heartbeat</c> writes of one node when
+    /// <paramref name="connectedNodes"/> are connected: <see cref="HeartbeatStatusInterval"/>, or longer
+    /// so that all of them together stay within <see cref="HeartbeatStatusWritesPerSecond"/>.
+    /// For example 5s for up to 100 nodes, 50s for 1,000, 250s for 5,000 (at 20 writes a second).
+    /// </summary>
+    public TimeSpan HeartbeatStatusIntervalFor(int connectedNodes)
+    {
+        var budget = HeartbeatStatusWritesPerSecond > 0 ? HeartbeatStatusWritesPerSecond : 1;
+        var spread = TimeSpan.FromSeconds((double)Math.Max(0, connectedNodes) / budget);
+        return spread > HeartbeatStatusInterval ? spread : HeartbeatStatusInterval;
+    }
+
+    /// <summary>
+    /// Replicas of one agent whose latest report waits to be written (a newer report of a replica
+    /// replaces its waiting one); beyond this the stream is closed and the agent reports afresh.
+    /// </summary>
+    public int PendingReportsCapacity { get; set; } = 10_000;
+
     /// <summary>Messages waiting to be sent to one agent; a stream whose queue is full is closed and the agent resyncs.</summary>
     public int OutgoingQueueCapacity { get; set; } = 1024;
 }

@@ -9,9 +9,10 @@ namespace Orchestrator.NodeAgent.Agent;
 /// pings notice a control plane that vanished without closing the connection (a VM that died),
 /// so the stream fails and the agent moves on instead of waiting forever.
 /// </summary>
-public sealed class NodeApiChannels : IDisposable
+public sealed class NodeApiChannels(TimeSpan? keepAlivePingTimeout = null) : IDisposable
 {
     private readonly ConcurrentDictionary<Uri, GrpcChannel> _channels = new();
+    private readonly TimeSpan _keepAlivePingTimeout = keepAlivePingTimeout ?? TimeSpan.FromSeconds(5);
 
     public CallInvoker Connect(Uri server) => _channels.GetOrAdd(server, Create).CreateCallInvoker();
 
@@ -25,13 +26,13 @@ public sealed class NodeApiChannels : IDisposable
         _channels.Clear();
     }
 
-    private static GrpcChannel Create(Uri server) => GrpcChannel.ForAddress(server, new GrpcChannelOptions
+    private GrpcChannel Create(Uri server) => GrpcChannel.ForAddress(server, new GrpcChannelOptions
     {
         HttpHandler = new SocketsHttpHandler
         {
             ConnectTimeout = TimeSpan.FromSeconds(5),
             KeepAlivePingDelay = TimeSpan.FromSeconds(10),
-            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+            KeepAlivePingTimeout = _keepAlivePingTimeout,
             KeepAlivePingPolicy = HttpKeepAlivePingPolicy.Always,
             EnableMultipleHttp2Connections = true,
         },

@@ -65,10 +65,40 @@ public sealed partial class DevCommandTests
         Assert.EndsWith("Stopped.", console.Stdout.TrimEnd(), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Dev_with_simulated_nodes_says_what_they_are_and_when_all_are_Ready()
+    {
+        using var dir = new TempDirectory("orc-dev");
+        using var interrupt = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        using var console = new TestConsole();
+
+        var dev = Orc.RunAsync(
+            ["dev", "--nodes", "0", "--simulated-nodes", "20", "--data-dir", dir.Path, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"],
+            console,
+            interrupt.Token);
+        await Orc.EventuallyAsync(() => console.Stdout.Contains("Press Ctrl-C", StringComparison.Ordinal) || dev.IsCompleted, "orc dev to start");
+        var server = ListeningOn().Match(console.Stdout).Groups[1].Value;
+        var nodes = await Orc.RunAsync(["get", "nodes", "--server", server]);
+        await interrupt.CancelAsync();
+        var exitCode = await dev.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, exitCode);
+        Assert.Contains(
+            "Simulated nodes: 20 (sim-0001 at 127.1.0.1 to sim-0020 at 127.1.0.20; 4 cpu, 16Gi memory each; zones a/b/c; label orc.io/simulated=true). They run nothing: every replica placed on them is reported Ready at once.",
+            console.Stdout,
+            StringComparison.Ordinal);
+        Assert.Matches(@"All 20 simulated nodes Ready after \d+\.\ds", console.Stdout);
+        Assert.Equal(20, nodes.StdoutLines.Count(l => l.StartsWith("sim-", StringComparison.Ordinal) && l.Contains(" Ready ", StringComparison.Ordinal)));
+        Assert.DoesNotContain("No nodes", console.Stdout, StringComparison.Ordinal);
+        Assert.EndsWith("Stopped.", console.Stdout.TrimEnd(), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--runtime", "podman", "error: --runtime: \"podman\" is not a runtime; use auto, docker or process")]
     [InlineData("--nodes", "-1", "error: --nodes: -1 is out of range; give a number from 0 to 200")]
     [InlineData("--agent-http-port", "70000", "error: --agent-http-port: 70000 is not a port; give a number from 0 to 65535")]
+    [InlineData("--simulated-nodes", "-1", "error: --simulated-nodes: -1 is out of range; give a number from 0 to 10000")]
+    [InlineData("--simulated-nodes", "10001", "error: --simulated-nodes: 10001 is out of range; give a number from 0 to 10000")]
     public async Task Dev_with_a_bad_flag_is_a_usage_error_that_says_what_to_give(string flag, string value, string error)
     {
         using var dir = new TempDirectory("orc-dev");

@@ -25,9 +25,10 @@ internal sealed class NodeCluster : IAsyncDisposable
 
     private readonly TempDirectory _dir;
 
-    private NodeCluster(TempDirectory dir, FakeTimeProvider time, WebApplication app)
+    private NodeCluster(TempDirectory dir, FakeTimeProvider time, WebApplication app, SqliteStateStore sqlite)
     {
         _dir = dir;
+        Sqlite = sqlite;
         Time = time;
         App = app;
         Channel = GrpcChannel.ForAddress(app.Endpoints().GrpcUrl);
@@ -47,6 +48,9 @@ internal sealed class NodeCluster : IAsyncDisposable
     public Cluster.ClusterClient Client { get; }
 
     public IStateStore Store => App.Services.GetRequiredService<IStateStore>();
+
+    /// <summary>The SQLite store under <see cref="Store"/> (for its test hooks, such as the live watcher count).</summary>
+    public SqliteStateStore Sqlite { get; }
 
     public MessageStore Messages { get; }
 
@@ -75,7 +79,7 @@ internal sealed class NodeCluster : IAsyncDisposable
                 },
                 cancellationToken);
             await app.StartAsync(cancellationToken);
-            return new NodeCluster(dir, time, app);
+            return new NodeCluster(dir, time, app, store);
         }
         catch
         {

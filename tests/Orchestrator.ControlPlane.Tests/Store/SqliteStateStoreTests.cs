@@ -165,6 +165,49 @@ public sealed class SqliteStateStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Keep_alives_never_scan_every_lease_and_a_kept_lease_still_outlives_one_that_was_not_kept()
+    {
+        await using var store = await OpenAsync();
+        var leases = new List<long>();
+        for (var i = 0; i < 200; i++)
+        {
+            leases.Add((await store.GrantLeaseAsync(TimeSpan.FromSeconds(3), Guard())).Id);
+        }
+
+        await PutAsync(store, "/ka/kept", "x", leases[0]);
+        await PutAsync(store, "/ka/dropped", "x", leases[1]);
+        var ct = Guard();
+        await using var deletes = store.WatchAsync("/ka/", await store.GetRevisionAsync(ct) + 1, ct).GetAsyncEnumerator(ct);
+        var firstDelete = deletes.MoveNextAsync().AsTask();
+        var scansBefore = store.LeaseScans;
+
+        // Two seconds of heartbeats, every lease but the second renewed each second.
+        for (var second = 0; second < 2; second++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            foreach (var id in leases.Where(id => id != leases[1]))
+            {
+                await store.KeepAliveAsync(id, Guard());
+            }
+        }
+
+        Assert.Equal(scansBefore, store.LeaseScans);
+
+        // The second lease's deadline passes: the timer armed at its grant fires, expires it, re-arms once.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(await firstDelete);
+        Assert.Equal("/ka/dropped", deletes.Current.Kv.Key);
+        Assert.NotNull((await store.GetAsync("/ka/kept", cancellationToken: Guard())).Kv);
+        await Assert.ThrowsAsync<LeaseNotFoundException>(() => store.KeepAliveAsync(leases[1], Guard()));
+
+        // Without further keep-alives the kept lease goes one TTL after its last renewal.
+        var secondDelete = deletes.MoveNextAsync().AsTask();
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.True(await secondDelete);
+        Assert.Equal("/ka/kept", deletes.Current.Kv.Key);
+    }
+
+    [Fact]
     public async Task A_watcher_that_falls_behind_catches_up_from_the_log_without_losing_or_repeating_an_event()
     {
         await using var store = await OpenAsync();
