@@ -83,7 +83,10 @@ public sealed partial class AssignmentFeed(IStateStore store, ILogger<Assignment
                     continue;
                 }
 
-                var status = await store.GetAsync(StoreKeys.ReplicaStatus(id), subscriber.Revision, cancellationToken);
+                // The status is read as it is now, not at the feed's revision: the feed follows
+                // replica specs only, so a Lost written since its last spec change would be missed.
+                // Lost is final (no report brings a replica back from it), so reading later is safe.
+                var status = await store.GetAsync(StoreKeys.ReplicaStatus(id), 0, cancellationToken);
                 var replica = ObjectKindInfo.Replica.Merge(spec.Kv, status.Kv).Replica;
 
                 // The index may already hold part of a transaction whose other changes are still to
@@ -167,7 +170,7 @@ public sealed partial class AssignmentFeed(IStateStore store, ILogger<Assignment
             ready.TrySetResult();
             await foreach (var e in store.WatchAsync(StoreKeys.ReplicasPrefix, list.Revision + 1, token))
             {
-                var lost = e.Type != StoreWatchEventType.Delete && await IsLostAsync(StoreKeys.NameOf(e.Kv.Key, StoreKeys.ReplicasPrefix), e.Revision, token);
+                var lost = e.Type != StoreWatchEventType.Delete && await IsLostAsync(StoreKeys.NameOf(e.Kv.Key, StoreKeys.ReplicasPrefix), token);
                 Apply(e, lost);
             }
 
@@ -200,15 +203,19 @@ public sealed partial class AssignmentFeed(IStateStore store, ILogger<Assignment
         }
     }
 
-    /// <summary>Whether the replica's status said Lost at <paramref name="revision"/> (the status is written under its own key).</summary>
-    private async Task<bool> IsLostAsync(string id, long revision, CancellationToken cancellationToken)
+    /// <summary>
+    /// Whether the replica's status says Lost (the status is written under its own key). Read as
+    /// it is now rather than at the change's revision: Lost is final, and a Lost written
+    /// after the spec change being routed must still keep the replica off its node.
+    /// </summary>
+    private async Task<bool> IsLostAsync(string id, CancellationToken cancellationToken)
     {
         if (id.Length == 0 || id.Contains('/', StringComparison.Ordinal))
         {
             return false;
         }
 
-        var status = await store.GetAsync(StoreKeys.ReplicaStatus(id), revision, cancellationToken);
+        var status = await store.GetAsync(StoreKeys.ReplicaStatus(id), 0, cancellationToken);
         return status.Kv is not null && ProtoJson.Decode<ReplicaStatus>(status.Kv.Value, status.Kv.Key).Phase == Phase.Lost;
     }
 
