@@ -142,7 +142,9 @@ public sealed partial class ClusterService(
         {
             await foreach (var change in watcher.WatchAsync(kind, request.Name, request.Owner, request.FromRevision, stopping.Token))
             {
-                await responseStream.WriteAsync(change, stopping.Token);
+                // Not the stopping token: a write cancelled midway aborts the HTTP/2 stream, and
+                // the client would see Cancelled instead of the Unavailable status below.
+                await responseStream.WriteAsync(change, context.CancellationToken);
             }
         }
         catch (OperationCanceledException) when (context.CancellationToken.IsCancellationRequested)
