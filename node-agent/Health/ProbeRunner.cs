@@ -58,6 +58,14 @@ public sealed class ProbeRunner : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// How many waits for a next check have been set on the clock (a test advancing a fake clock
+    /// waits for this first: an advance between reading the clock and setting the timer is missed).
+    /// </summary>
+    internal long WaitsStarted => Interlocked.Read(ref _waitsStarted);
+
+    private long _waitsStarted;
+
     /// <summary>How many checks have finished and been counted.</summary>
     public long CompletedChecks
     {
@@ -157,7 +165,9 @@ public sealed class ProbeRunner : IAsyncDisposable
             var wait = due - _time.GetUtcNow();
             if (wait > TimeSpan.Zero)
             {
-                await Task.Delay(wait, _time, cancellationToken);
+                var delay = Task.Delay(wait, _time, cancellationToken);
+                Interlocked.Increment(ref _waitsStarted);
+                await delay;
             }
 
             var result = await ProbeOnceAsync(cancellationToken);

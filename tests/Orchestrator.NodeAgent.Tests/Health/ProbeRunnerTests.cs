@@ -30,6 +30,7 @@ public sealed class ProbeRunnerTests : IAsyncDisposable
     public async Task The_first_check_waits_for_the_initial_delay()
     {
         var runner = Run(ProbeKind.Readiness, new ProbeSettings { InitialDelay = TimeSpan.FromSeconds(5), Interval = Interval });
+        await Eventually.WaitUntilAsync(() => runner.WaitsStarted >= 1, "the runner waits for the initial delay");
 
         _time.Advance(TimeSpan.FromSeconds(4));
         Assert.Equal(0, _check.Calls);
@@ -54,11 +55,13 @@ public sealed class ProbeRunnerTests : IAsyncDisposable
     public async Task Checks_run_once_every_interval()
     {
         var runner = Run(ProbeKind.Readiness, new ProbeSettings { InitialDelay = TimeSpan.FromSeconds(3), Interval = Interval });
+        await Eventually.WaitUntilAsync(() => runner.WaitsStarted >= 1, "the runner waits for the initial delay");
         _time.Advance(TimeSpan.FromSeconds(3));
         await Eventually.WaitUntilAsync(() => runner.CompletedChecks >= 1, "the first check ran");
 
         for (var n = 2; n <= 4; n++)
         {
+            await Eventually.WaitUntilAsync(() => runner.WaitsStarted >= n, $"the runner waits for check {n}");
             _time.Advance(Interval - TimeSpan.FromSeconds(1));
             Assert.Equal(n - 1, _check.Calls);
             _time.Advance(TimeSpan.FromSeconds(1));
