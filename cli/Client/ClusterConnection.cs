@@ -27,6 +27,10 @@ public sealed class ClusterConnection : IDisposable
                 EnableMultipleHttp2Connections = true,
             },
             DisposeHttpClient = true,
+
+            // A big cluster's lists (10,000 replicas with their placement explanations) exceed
+            // gRPC's default 4 MB; the answer comes from the control plane we asked, so take it whole.
+            MaxReceiveMessageSize = null,
         });
         Client = new Cluster.ClusterClient(_channel);
     }
