@@ -82,6 +82,12 @@ public sealed class RolloutTests : IAsyncLifetime
             rs => rs.Count == 3 && rs.All(r => r.Spec.Revision == 2 && r.Status?.Phase == Phase.Ready),
             "three Ready replicas of revision 2 and none of revision 3",
             TestCluster.Describe);
-        Assert.Equal(second.Select(r => r.Meta.Name).Order(), back.Select(r => r.Meta.Name).Order());
+
+        // Going back keeps the revision-2 replicas that still run rather than restarting them. A
+        // revision-3 replica may have been Ready for a moment before its first crash, letting one
+        // revision-2 replica retire (surge 1): that one is replaced, the others are the same.
+        Assert.True(
+            back.Select(r => r.Meta.Name).Intersect(second.Select(r => r.Meta.Name)).Count() >= 2,
+            $"kept: {string.Join(", ", back.Select(r => r.Meta.Name))}; before: {string.Join(", ", second.Select(r => r.Meta.Name))}");
     }
 }
