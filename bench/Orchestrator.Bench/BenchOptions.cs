@@ -42,6 +42,18 @@ internal sealed record BenchOptions
     /// <summary>Replicas of the one service applied in the <c>scheduler-simulated</c> scenario.</summary>
     public int SimulatedReplicas { get; init; } = 10_000;
 
+    /// <summary>Simulated nodes of the <c>node-loss</c> scenario.</summary>
+    public int NodeLossNodes { get; init; } = 100;
+
+    /// <summary>Replicas of the one service of the <c>node-loss</c> scenario.</summary>
+    public int NodeLossReplicas { get; init; } = 1000;
+
+    /// <summary>Nodes killed, one per trial, in the <c>node-loss</c> scenario.</summary>
+    public int NodeLossTrials { get; init; } = 10;
+
+    /// <summary>Template changes rolled out in the <c>rolling-update</c> scenario.</summary>
+    public int RollingUpdateTrials { get; init; } = 5;
+
     public string? Only { get; init; }
 
     public string? MarkdownOut { get; init; }
@@ -61,6 +73,10 @@ internal sealed record BenchOptions
                 "--scheduler-nodes" => options with { SchedulerNodes = NextInt() },
                 "--scheduler-replicas" => options with { SchedulerReplicas = [.. Next().Split(',').Select(n => int.Parse(n, CultureInfo.InvariantCulture))] },
                 "--scheduler-stores" => options with { SchedulerStores = [.. Next().Split(',')] },
+                "--node-loss-nodes" => options with { NodeLossNodes = NextInt() },
+                "--node-loss-replicas" => options with { NodeLossReplicas = NextInt() },
+                "--node-loss-trials" => options with { NodeLossTrials = NextInt() },
+                "--rolling-update-trials" => options with { RollingUpdateTrials = NextInt() },
                 "--store-ops" => options with { StoreOps = NextInt() },
                 "--concurrency" => options with { Concurrency = NextInt() },
                 "--apply-ops" => options with { ApplyOps = NextInt() },
@@ -72,7 +88,7 @@ internal sealed record BenchOptions
                 "--leader-kills" => options with { LeaderKills = NextInt() },
                 "--only" => options with { Only = Next() },
                 "--markdown" => options with { MarkdownOut = Next() },
-                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader (or agent-start, agent-crash, agent-rss), --markdown FILE"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|rolling-update (or agent-start, agent-crash, agent-rss), --markdown FILE"),
             };
         }
 

@@ -69,6 +69,16 @@ if (options.Runs("scheduler-simulated"))
     await SimulatedSchedulerBench.RunAsync($"sqlite://{dir.File("simulated.db")}", options, report);
 }
 
+if (options.Runs("node-loss"))
+{
+    await NodeLossBench.RunNodeLossAsync($"sqlite://{dir.File("nodeloss.db")}", options, report);
+}
+
+if (options.Runs("rolling-update"))
+{
+    await NodeLossBench.RunRollingUpdateAsync($"sqlite://{dir.File("rolling.db")}", options, report);
+}
+
 var markdown = report.ToMarkdown();
 Console.WriteLine();
 Console.WriteLine(markdown);
