@@ -51,12 +51,12 @@ public sealed class JobControllerSource(IStateStore store) : IControllerSource<s
     public IEnumerable<string> KeysOf(Store.WatchEvent change)
     {
         var key = change.Kv.Key;
-        if (TryName(key, StoreKeys.JobsPrefix, out var job))
+        if (StoreKeys.TryNameOf(key, StoreKeys.JobsPrefix, out var job))
         {
             _jobNames.TryAdd(job, 0);
             yield return job;
         }
-        else if (TryName(key, StoreKeys.ReplicasPrefix, out var id))
+        else if (StoreKeys.TryNameOf(key, StoreKeys.ReplicasPrefix, out var id))
         {
             var value = change.Type == Store.WatchEventType.Put ? change.Kv : change.PrevKv;
             if (OwnerOf(value) is { } owner)
@@ -69,7 +69,7 @@ public sealed class JobControllerSource(IStateStore store) : IControllerSource<s
                 yield return guessed;
             }
         }
-        else if (TryName(key, StoreKeys.ReplicaStatusPrefix, out var statusId) && ReplicaIds.OwnerOf(statusId) is { } owner && _jobNames.ContainsKey(owner))
+        else if (StoreKeys.TryNameOf(key, StoreKeys.ReplicaStatusPrefix, out var statusId) && ReplicaIds.OwnerOf(statusId) is { } owner && _jobNames.ContainsKey(owner))
         {
             // Ids are <job>-<suffix>; a cut (very long) name is healed by the resync.
             yield return owner;
@@ -92,18 +92,6 @@ public sealed class JobControllerSource(IStateStore store) : IControllerSource<s
         {
             return null;
         }
-    }
-
-    private static bool TryName(string key, string prefix, out string name)
-    {
-        name = "";
-        if (!key.StartsWith(prefix, StringComparison.Ordinal) || key.Length == prefix.Length || key.IndexOf('/', prefix.Length) >= 0)
-        {
-            return false;
-        }
-
-        name = key[prefix.Length..];
-        return true;
     }
 }
 

@@ -23,7 +23,6 @@ public sealed partial class JobReconciler(
 {
     public const string OwnerKind = "job";
     private const string Source = "job-controller";
-    private const int MaxIdAttempts = 5;
     private readonly JobPlanner _planner = new(options);
 
     public string Name => "job";
@@ -85,46 +84,19 @@ public sealed partial class JobReconciler(
 
     private async Task<JobReplicaRecord> CreateAsync(string job, string jobKey, long jobModRevision, CreateJobReplica create, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var at = Timestamp.FromDateTimeOffset(now);
-        for (var attempt = 0; attempt < MaxIdAttempts; attempt++)
+        var spec = new ReplicaSpec
         {
-            var id = ReplicaIds.New(job);
-            var replica = new Replica
-            {
-                Meta = new ObjectMeta { Name = id, Uid = Guid.NewGuid().ToString(), Generation = 1, CreatedAt = at, UpdatedAt = at },
-                Spec = new ReplicaSpec
-                {
-                    Owner = new OwnerRef { Kind = OwnerKind, Name = job },
-                    Revision = 1,
-                    Template = create.Template.Clone(),
-                    Desired = DesiredState.Run,
-                    Generation = 1,
-                    Ordinal = create.Ordinal,
-                },
-            };
-            var status = new ReplicaStatus { Phase = Phase.Pending, LastTransitionAt = at };
-            var result = await store.TxnAsync(
-                new Txn(
-                    [Compare.ModRevision(jobKey, jobModRevision), Compare.Absent(StoreKeys.Replica(id)), Compare.Absent(StoreKeys.ReplicaStatus(id))],
-                    [TxnOp.Put(StoreKeys.Replica(id), ProtoJson.Encode(replica)), TxnOp.Put(StoreKeys.ReplicaStatus(id), ProtoJson.Encode(status))],
-                    [TxnOp.Get(jobKey)]),
-                cancellationToken);
-            if (result.Succeeded)
-            {
-                LogCreated(logger, job, id, create.Ordinal);
-                await events.RecordAsync(OwnerKind, job, EventType.Normal, "ReplicaCreated", $"Created replica {id} {create.Why}", Source, cancellationToken);
-                return new JobReplicaRecord { Replica = id, Ordinal = create.Ordinal, Phase = Phase.Pending, CreatedAt = at };
-            }
-
-            if (result.Results[0].Kv?.ModRevision != jobModRevision)
-            {
-                throw new ReconcileConflictException($"job {job} changed");
-            }
-
-            // The id is taken: draw another.
-        }
-
-        throw new ReconcileConflictException($"no free replica id for {job} after {MaxIdAttempts} attempts");
+            Owner = new OwnerRef { Kind = OwnerKind, Name = job },
+            Revision = 1,
+            Template = create.Template.Clone(),
+            Desired = DesiredState.Run,
+            Generation = 1,
+            Ordinal = create.Ordinal,
+        };
+        var id = await ReplicaWrites.CreateAsync(store, OwnerKind, job, jobKey, jobModRevision, spec, now, cancellationToken);
+        LogCreated(logger, job, id, create.Ordinal);
+        await events.RecordAsync(OwnerKind, job, EventType.Normal, "ReplicaCreated", $"Created replica {id} {create.Why}", Source, cancellationToken);
+        return new JobReplicaRecord { Replica = id, Ordinal = create.Ordinal, Phase = Phase.Pending, CreatedAt = Timestamp.FromDateTimeOffset(now) };
     }
 
     private async Task StopAsync(string job, ServiceReconciler.StoredReplica stored, StopJobReplica stop, DateTimeOffset now, CancellationToken cancellationToken)
@@ -147,19 +119,7 @@ public sealed partial class JobReconciler(
 
     private async Task RemoveAsync(string job, ServiceReconciler.StoredReplica stored, RemoveJobReplica remove, CancellationToken cancellationToken)
     {
-        var specKey = StoreKeys.Replica(remove.Id);
-        var statusKey = StoreKeys.ReplicaStatus(remove.Id);
-        var result = await store.TxnAsync(
-            new Txn(
-                [Compare.ModRevision(specKey, stored.SpecModRevision), Compare.ModRevision(statusKey, stored.StatusModRevision)],
-                [TxnOp.Delete(specKey), TxnOp.Delete(statusKey)],
-                []),
-            cancellationToken);
-        if (!result.Succeeded)
-        {
-            throw new ReconcileConflictException($"replica {remove.Id} changed");
-        }
-
+        await ReplicaWrites.DeleteAsync(store, stored, cancellationToken);
         LogRemoved(logger, job, remove.Id, remove.Why);
         await events.RecordAsync(OwnerKind, job, EventType.Normal, "ReplicaDeleted", $"Deleted replica {remove.Id}: {remove.Why}", Source, cancellationToken);
     }

@@ -50,11 +50,11 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
     public IEnumerable<string> KeysOf(Store.WatchEvent change)
     {
         var key = change.Kv.Key;
-        if (TryName(key, StoreKeys.ServicesPrefix, out var service))
+        if (StoreKeys.TryNameOf(key, StoreKeys.ServicesPrefix, out var service))
         {
             yield return service;
         }
-        else if (TryName(key, StoreKeys.ReplicasPrefix, out var id))
+        else if (StoreKeys.TryNameOf(key, StoreKeys.ReplicasPrefix, out var id))
         {
             var value = change.Type == Store.WatchEventType.Put ? change.Kv : change.PrevKv;
             var replica = Decode(value);
@@ -79,12 +79,12 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
                 yield return guessed;
             }
         }
-        else if (TryName(key, StoreKeys.ReplicaStatusPrefix, out var statusId) && ReplicaIds.OwnerOf(statusId) is { } owner)
+        else if (StoreKeys.TryNameOf(key, StoreKeys.ReplicaStatusPrefix, out var statusId) && ReplicaIds.OwnerOf(statusId) is { } owner)
         {
             // Ids are <service>-<suffix>; a cut (very long) name is healed by the resync.
             yield return owner;
         }
-        else if (TryName(key, StoreKeys.NodesPrefix, out var node))
+        else if (StoreKeys.TryNameOf(key, StoreKeys.NodesPrefix, out var node))
         {
             foreach (var onNode in OwnersOn(node))
             {
@@ -129,18 +129,6 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
         {
             return null;
         }
-    }
-
-    private static bool TryName(string key, string prefix, out string name)
-    {
-        name = "";
-        if (!key.StartsWith(prefix, StringComparison.Ordinal) || key.Length == prefix.Length || key.IndexOf('/', prefix.Length) >= 0)
-        {
-            return false;
-        }
-
-        name = key[prefix.Length..];
-        return true;
     }
 }
 

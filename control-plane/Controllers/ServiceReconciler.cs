@@ -22,7 +22,6 @@ public sealed partial class ServiceReconciler(
 {
     public const string OwnerKind = "service";
     private const string Source = "service-controller";
-    private const int MaxIdAttempts = 5;
     private readonly ServicePlanner _planner = new(options);
 
     public string Name => "service";
@@ -87,46 +86,17 @@ public sealed partial class ServiceReconciler(
 
     private async Task CreateAsync(string service, string serviceKey, long serviceModRevision, CreateReplica create, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var at = Timestamp.FromDateTimeOffset(now);
-        for (var attempt = 0; attempt < MaxIdAttempts; attempt++)
+        var spec = new ReplicaSpec
         {
-            var id = ReplicaIds.New(service);
-            var replica = new Replica
-            {
-                Meta = new ObjectMeta { Name = id, Uid = Guid.NewGuid().ToString(), Generation = 1, CreatedAt = at, UpdatedAt = at },
-                Spec = new ReplicaSpec
-                {
-                    Owner = new OwnerRef { Kind = OwnerKind, Name = service },
-                    Revision = create.Revision,
-                    Template = create.Template.Clone(),
-                    Desired = DesiredState.Run,
-                    Generation = 1,
-                },
-            };
-            var status = new ReplicaStatus { Phase = Phase.Pending, LastTransitionAt = at };
-            var result = await store.TxnAsync(
-                new Txn(
-                    [Compare.ModRevision(serviceKey, serviceModRevision), Compare.Absent(StoreKeys.Replica(id)), Compare.Absent(StoreKeys.ReplicaStatus(id))],
-                    [TxnOp.Put(StoreKeys.Replica(id), ProtoJson.Encode(replica)), TxnOp.Put(StoreKeys.ReplicaStatus(id), ProtoJson.Encode(status))],
-                    [TxnOp.Get(serviceKey)]),
-                cancellationToken);
-            if (result.Succeeded)
-            {
-                var message = $"Created replica {id} (revision {create.Revision}) {create.Why}";
-                LogCreated(logger, service, id, create.Revision);
-                await events.RecordAsync(OwnerKind, service, EventType.Normal, "ReplicaCreated", message, Source, cancellationToken);
-                return;
-            }
-
-            if (result.Results[0].Kv?.ModRevision != serviceModRevision)
-            {
-                throw new ReconcileConflictException($"service {service} changed");
-            }
-
-            // The id is taken: draw another.
-        }
-
-        throw new ReconcileConflictException($"no free replica id for {service} after {MaxIdAttempts} attempts");
+            Owner = new OwnerRef { Kind = OwnerKind, Name = service },
+            Revision = create.Revision,
+            Template = create.Template.Clone(),
+            Desired = DesiredState.Run,
+            Generation = 1,
+        };
+        var id = await ReplicaWrites.CreateAsync(store, OwnerKind, service, serviceKey, serviceModRevision, spec, now, cancellationToken);
+        LogCreated(logger, service, id, create.Revision);
+        await events.RecordAsync(OwnerKind, service, EventType.Normal, "ReplicaCreated", $"Created replica {id} (revision {create.Revision}) {create.Why}", Source, cancellationToken);
     }
 
     private async Task RetireAsync(StoredReplica stored, DesiredState desired, string why, DateTimeOffset now, CancellationToken cancellationToken)
@@ -247,19 +217,7 @@ public sealed partial class ServiceReconciler(
 
     private async Task RemoveAsync(string service, StoredReplica stored, RemoveReplica remove, CancellationToken cancellationToken)
     {
-        var specKey = StoreKeys.Replica(remove.Id);
-        var statusKey = StoreKeys.ReplicaStatus(remove.Id);
-        var result = await store.TxnAsync(
-            new Txn(
-                [Compare.ModRevision(specKey, stored.SpecModRevision), Compare.ModRevision(statusKey, stored.StatusModRevision)],
-                [TxnOp.Delete(specKey), TxnOp.Delete(statusKey)],
-                []),
-            cancellationToken);
-        if (!result.Succeeded)
-        {
-            throw new ReconcileConflictException($"replica {remove.Id} changed");
-        }
-
+        await ReplicaWrites.DeleteAsync(store, stored, cancellationToken);
         LogRemoved(logger, service, remove.Id, remove.Why);
         await events.RecordAsync(OwnerKind, service, EventType.Normal, "ReplicaDeleted", $"Deleted replica {remove.Id} (revision {stored.Replica.Spec.Revision}): {remove.Why}", Source, cancellationToken);
     }

@@ -49,7 +49,7 @@ public sealed class ObjectWatcher(IStateStore store)
         var list = await store.ListAsync(kind.SpecPrefix + namePrefix, fromRevision, 0, cancellationToken);
         foreach (var kv in list.Items)
         {
-            if (TryName(kv.Key, kind.SpecPrefix, out var specName))
+            if (StoreKeys.TryNameOf(kv.Key, kind.SpecPrefix, out var specName))
             {
                 specs[specName] = kv;
             }
@@ -60,7 +60,7 @@ public sealed class ObjectWatcher(IStateStore store)
             var statusList = await store.ListAsync(statusPrefix + namePrefix, list.Revision, 0, cancellationToken);
             foreach (var kv in statusList.Items)
             {
-                if (TryName(kv.Key, statusPrefix, out var statusName))
+                if (StoreKeys.TryNameOf(kv.Key, statusPrefix, out var statusName))
                 {
                     statuses[statusName] = kv;
                 }
@@ -89,7 +89,7 @@ public sealed class ObjectWatcher(IStateStore store)
         await foreach (var change in store.WatchAsync(kind.WatchPrefix, revision + 1, cancellationToken))
         {
             var key = change.Kv.Key;
-            if (TryName(key, kind.SpecPrefix, out var specName))
+            if (StoreKeys.TryNameOf(key, kind.SpecPrefix, out var specName))
             {
                 if (change.Type == StoreWatchEventType.Put)
                 {
@@ -110,7 +110,7 @@ public sealed class ObjectWatcher(IStateStore store)
                     }
                 }
             }
-            else if (kind.StatusPrefix is { } prefix && TryName(key, prefix, out var statusName))
+            else if (kind.StatusPrefix is { } prefix && StoreKeys.TryNameOf(key, prefix, out var statusName))
             {
                 if (change.Type == StoreWatchEventType.Put)
                 {
@@ -151,17 +151,5 @@ public sealed class ObjectWatcher(IStateStore store)
         }
 
         return obj;
-    }
-
-    private static bool TryName(string key, string prefix, out string name)
-    {
-        if (key.StartsWith(prefix, StringComparison.Ordinal) && key.IndexOf('/', prefix.Length) < 0 && key.Length > prefix.Length)
-        {
-            name = key[prefix.Length..];
-            return true;
-        }
-
-        name = "";
-        return false;
     }
 }

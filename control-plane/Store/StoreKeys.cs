@@ -76,6 +76,22 @@ public static class StoreKeys
 
     public static string Meta(string name) => MetaPrefix + name;
 
+    /// <summary>
+    /// Whether <paramref name="key"/> names one object directly under <paramref name="prefix"/>
+    /// (a non-empty name with no further '/'), and that name.
+    /// </summary>
+    public static bool TryNameOf(string key, string prefix, out string name)
+    {
+        if (key.StartsWith(prefix, StringComparison.Ordinal) && key.Length > prefix.Length && key.IndexOf('/', prefix.Length) < 0)
+        {
+            name = key[prefix.Length..];
+            return true;
+        }
+
+        name = "";
+        return false;
+    }
+
     /// <summary>The name part of a key under <paramref name="prefix"/>.</summary>
     public static string NameOf(string key, string prefix) =>
         key.StartsWith(prefix, StringComparison.Ordinal) ? key[prefix.Length..] : throw new ArgumentException($"key '{key}' is not under '{prefix}'", nameof(key));
