@@ -22,6 +22,7 @@ public sealed partial class ServiceReconciler(
 {
     public const string OwnerKind = "service";
     private const string Source = "service-controller";
+    private const int NodesReadOneByOne = 16;
     private readonly ServicePlanner _planner = new(options);
 
     public string Name => "service";
@@ -49,13 +50,19 @@ public sealed partial class ServiceReconciler(
         var desired = service?.Spec.Replicas ?? 0;
         var statusWritten = false;
 
+        var creates = new List<CreateReplica>();
         foreach (var action in plan.Actions)
         {
+            if (action is CreateReplica create)
+            {
+                // Consecutive creates go to the store together; any other action writes them first.
+                creates.Add(create);
+                continue;
+            }
+
+            await CreateAsync(key, serviceKey, serviceModRevision, creates, now, cancellationToken);
             switch (action)
             {
-                case CreateReplica create:
-                    await CreateAsync(key, serviceKey, serviceModRevision, create, now, cancellationToken);
-                    break;
                 case StopReplica stop:
                     await RetireAsync(byId[stop.Id], DesiredState.Stop, stop.Why, now, cancellationToken);
                     break;
@@ -75,6 +82,7 @@ public sealed partial class ServiceReconciler(
             }
         }
 
+        await CreateAsync(key, serviceKey, serviceModRevision, creates, now, cancellationToken);
         if (service is not null && !statusWritten && plan.Status is { } status)
         {
             await WriteStatusAsync(key, serviceKey, serviceModRevision, status, cancellationToken);
@@ -84,19 +92,32 @@ public sealed partial class ServiceReconciler(
         return plan.RequeueAfter is { } delay ? ReconcileResult.After(delay) : ReconcileResult.Done;
     }
 
-    private async Task CreateAsync(string service, string serviceKey, long serviceModRevision, CreateReplica create, DateTimeOffset now, CancellationToken cancellationToken)
+    /// <summary>Creates the replicas <paramref name="creates"/> asks for (batched in few transactions), records an event for each, and empties the list.</summary>
+    private async Task CreateAsync(string service, string serviceKey, long serviceModRevision, List<CreateReplica> creates, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var spec = new ReplicaSpec
+        if (creates.Count == 0)
+        {
+            return;
+        }
+
+        var specs = creates.Select(create => new ReplicaSpec
         {
             Owner = new OwnerRef { Kind = OwnerKind, Name = service },
             Revision = create.Revision,
             Template = create.Template.Clone(),
             Desired = DesiredState.Run,
             Generation = 1,
-        };
-        var id = await ReplicaWrites.CreateAsync(store, OwnerKind, service, serviceKey, serviceModRevision, spec, now, cancellationToken);
-        LogCreated(logger, service, id, create.Revision);
-        await events.RecordAsync(OwnerKind, service, EventType.Normal, "ReplicaCreated", $"Created replica {id} (revision {create.Revision}) {create.Why}", Source, cancellationToken);
+        }).ToList();
+        var ids = await ReplicaWrites.CreateManyAsync(store, OwnerKind, service, serviceKey, serviceModRevision, specs, now, cancellationToken);
+        var drafts = new List<EventDraft>(ids.Count);
+        for (var i = 0; i < ids.Count; i++)
+        {
+            LogCreated(logger, service, ids[i], creates[i].Revision);
+            drafts.Add(new EventDraft(OwnerKind, service, EventType.Normal, "ReplicaCreated", $"Created replica {ids[i]} (revision {creates[i].Revision}) {creates[i].Why}", Source));
+        }
+
+        await events.RecordManyAsync(drafts, ReplicaWrites.MaxCreatesPerTxn * 2, cancellationToken);
+        creates.Clear();
     }
 
     private async Task RetireAsync(StoredReplica stored, DesiredState desired, string why, DateTimeOffset now, CancellationToken cancellationToken)
@@ -151,11 +172,41 @@ public sealed partial class ServiceReconciler(
         LogRolledBack(logger, name, rollBack.FromRevision, rollBack.ToRevision, rollBack.Reason);
     }
 
-    /// <summary>The nodes named (status merged), read at <paramref name="atRevision"/>; absent nodes are left out.</summary>
+    /// <summary>
+    /// The nodes named (status merged), read at <paramref name="atRevision"/>; absent nodes are
+    /// left out. A few are read key by key; many (a service spread over a large cluster) with
+    /// two list reads instead of two reads per node.
+    /// </summary>
     private async Task<IReadOnlyList<Node>> ReadNodesAsync(IEnumerable<string> names, long atRevision, CancellationToken cancellationToken)
     {
-        var nodes = new List<Node>();
-        foreach (var name in names.Where(n => !string.IsNullOrEmpty(n)).Distinct(StringComparer.Ordinal))
+        var wanted = names.Where(n => !string.IsNullOrEmpty(n)).Distinct(StringComparer.Ordinal).ToList();
+        var nodes = new List<Node>(wanted.Count);
+        if (wanted.Count > NodesReadOneByOne)
+        {
+            var set = wanted.ToHashSet(StringComparer.Ordinal);
+            var specs = await store.ListAsync(StoreKeys.NodesPrefix, atRevision, 0, cancellationToken);
+            var statuses = await store.ListAsync(StoreKeys.NodeStatusPrefix, specs.Revision, 0, cancellationToken);
+            var statusByName = new Dictionary<string, KeyValue>(StringComparer.Ordinal);
+            foreach (var kv in statuses.Items)
+            {
+                if (StoreKeys.TryNameOf(kv.Key, StoreKeys.NodeStatusPrefix, out var name) && set.Contains(name))
+                {
+                    statusByName[name] = kv;
+                }
+            }
+
+            foreach (var kv in specs.Items)
+            {
+                if (StoreKeys.TryNameOf(kv.Key, StoreKeys.NodesPrefix, out var name) && set.Contains(name))
+                {
+                    nodes.Add(DecodeNode(name, kv, statusByName.GetValueOrDefault(name)));
+                }
+            }
+
+            return nodes;
+        }
+
+        foreach (var name in wanted)
         {
             var spec = await store.GetAsync(StoreKeys.Node(name), atRevision, cancellationToken);
             if (spec.Kv is null)
@@ -163,25 +214,30 @@ public sealed partial class ServiceReconciler(
                 continue;
             }
 
-            Node node;
-            try
-            {
-                node = ProtoJson.Decode<Node>(spec.Kv.Value, spec.Kv.Key);
-                var status = await store.GetAsync(StoreKeys.NodeStatus(name), atRevision, cancellationToken);
-                node.Status = status.Kv is null ? null : ProtoJson.Decode<NodeStatus>(status.Kv.Value, status.Kv.Key);
-            }
-            catch (InvalidStoredObjectException)
-            {
-                // An unreadable node is treated as present and usable: a bad value never retires replicas.
-                node = new Node();
-            }
-
-            node.Meta ??= new ObjectMeta();
-            node.Meta.Name = name;
-            nodes.Add(node);
+            var status = await store.GetAsync(StoreKeys.NodeStatus(name), atRevision, cancellationToken);
+            nodes.Add(DecodeNode(name, spec.Kv, status.Kv));
         }
 
         return nodes;
+    }
+
+    private static Node DecodeNode(string name, KeyValue spec, KeyValue? status)
+    {
+        Node node;
+        try
+        {
+            node = ProtoJson.Decode<Node>(spec.Value, spec.Key);
+            node.Status = status is null ? null : ProtoJson.Decode<NodeStatus>(status.Value, status.Key);
+        }
+        catch (InvalidStoredObjectException)
+        {
+            // An unreadable node is treated as present and usable: a bad value never retires replicas.
+            node = new Node();
+        }
+
+        node.Meta ??= new ObjectMeta();
+        node.Meta.Name = name;
+        return node;
     }
 
     private async Task<IReadOnlyList<ServiceRevision>> ReadHistoryAsync(string service, long atRevision, CancellationToken cancellationToken)

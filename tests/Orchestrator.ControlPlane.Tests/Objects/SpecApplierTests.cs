@@ -3,9 +3,9 @@ using Microsoft.Extensions.Time.Testing;
 using Orchestrator.ControlPlane.Objects;
 using Orchestrator.ControlPlane.Specs;
 using Orchestrator.ControlPlane.Store;
+using Orchestrator.ControlPlane.Tests.Store;
 using Orchestrator.TestSupport;
 using Orchestrator.V1;
-using StoreWatchEvent = Orchestrator.ControlPlane.Store.WatchEvent;
 
 namespace Orchestrator.ControlPlane.Tests.Objects;
 
@@ -74,7 +74,7 @@ public sealed class SpecApplierTests : IAsyncLifetime
     public async Task A_write_that_lands_between_read_and_commit_makes_the_apply_decide_again_from_fresh_state()
     {
         await Applier(Store).ApplyAsync([Web(replicas: 3)], dryRun: false, Ct);
-        var racing = new InterferingStore(Store, times: 1, async inner =>
+        var racing = new InterferingStore(Store, times: 1, async (inner, _) =>
         {
             var current = (await inner.GetAsync(StoreKeys.Service("web"))).Kv!;
             var service = ProtoJson.Decode<Service>(current.Value, current.Key);
@@ -95,7 +95,7 @@ public sealed class SpecApplierTests : IAsyncLifetime
     public async Task An_apply_that_always_loses_the_race_fails_as_a_conflict_and_writes_nothing_of_its_own()
     {
         await Applier(Store).ApplyAsync([Web(replicas: 3)], dryRun: false, Ct);
-        var racing = new InterferingStore(Store, times: int.MaxValue, async inner =>
+        var racing = new InterferingStore(Store, times: int.MaxValue, async (inner, _) =>
         {
             var current = (await inner.GetAsync(StoreKeys.Service("web"))).Kv!;
             await inner.TxnAsync(Txn.Unconditional(TxnOp.Put(current.Key, current.Value)));
@@ -119,43 +119,5 @@ public sealed class SpecApplierTests : IAsyncLifetime
         Assert.Contains("lines 1 and 9", error.Message, StringComparison.Ordinal);
         Assert.Equal(before, await Store.GetRevisionAsync(Ct));
         Assert.Null((await Store.GetAsync(StoreKeys.Service("web"), cancellationToken: Ct)).Kv);
-    }
-
-    /// <summary>A real store with another writer that gets in just before each of the first <c>times</c> transactions.</summary>
-    private sealed class InterferingStore(IStateStore inner, int times, Func<IStateStore, Task> interfere) : IStateStore
-    {
-        public int Transactions { get; private set; }
-
-        public string Description => inner.Description;
-
-        public Task<long> GetRevisionAsync(CancellationToken cancellationToken = default) => inner.GetRevisionAsync(cancellationToken);
-
-        public Task<GetResult> GetAsync(string key, long atRevision = 0, CancellationToken cancellationToken = default) => inner.GetAsync(key, atRevision, cancellationToken);
-
-        public Task<ListResult> ListAsync(string prefix, long atRevision = 0, int limit = 0, CancellationToken cancellationToken = default) => inner.ListAsync(prefix, atRevision, limit, cancellationToken);
-
-        public async Task<TxnResult> TxnAsync(Txn txn, CancellationToken cancellationToken = default)
-        {
-            if (Transactions++ < times)
-            {
-                await interfere(inner);
-            }
-
-            return await inner.TxnAsync(txn, cancellationToken);
-        }
-
-        public IAsyncEnumerable<StoreWatchEvent> WatchAsync(string prefix, long fromRevision = 0, CancellationToken cancellationToken = default) => inner.WatchAsync(prefix, fromRevision, cancellationToken);
-
-        public IAsyncEnumerable<StoreWatchEvent> WatchWithPreviousAsync(string prefix, long fromRevision = 0, CancellationToken cancellationToken = default) => inner.WatchWithPreviousAsync(prefix, fromRevision, cancellationToken);
-
-        public Task<Lease> GrantLeaseAsync(TimeSpan ttl, CancellationToken cancellationToken = default) => inner.GrantLeaseAsync(ttl, cancellationToken);
-
-        public Task<Lease> KeepAliveAsync(long leaseId, CancellationToken cancellationToken = default) => inner.KeepAliveAsync(leaseId, cancellationToken);
-
-        public Task RevokeLeaseAsync(long leaseId, CancellationToken cancellationToken = default) => inner.RevokeLeaseAsync(leaseId, cancellationToken);
-
-        public Task CompactAsync(long revision, CancellationToken cancellationToken = default) => inner.CompactAsync(revision, cancellationToken);
-
-        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
