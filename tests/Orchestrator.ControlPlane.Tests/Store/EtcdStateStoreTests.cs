@@ -20,12 +20,19 @@ public sealed class EtcdStateStoreTests
     [Fact]
     public async Task A_watch_ends_with_StoreUnavailableException_when_etcd_dies()
     {
-        var ct = TestContext.Current.CancellationToken;
+        // A guard against hanging the run, far above any expected duration.
+        using var guard = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        guard.CancelAfter(TimeSpan.FromSeconds(60));
+        var ct = guard.Token;
         var etcd = await EtcdProcess.StartAsync(ct);
         try
         {
             await using var store = await EtcdStateStore.ConnectAsync(etcd.Endpoint, cancellationToken: ct);
-            await using var watch = store.WatchAsync("/dies/", 0, ct).GetAsyncEnumerator(ct);
+
+            // From an explicit revision: a watch "from now" is set up by etcd after the call
+            // returns, and the put below may get in first (then the watch would wait forever).
+            var from = await store.GetRevisionAsync(ct) + 1;
+            await using var watch = store.WatchAsync("/dies/", from, ct).GetAsyncEnumerator(ct);
             var pending = watch.MoveNextAsync().AsTask();
             await store.TxnAsync(Txn.Unconditional(TxnOp.Put("/dies/x", [1])), ct);
             Assert.True(await pending);
