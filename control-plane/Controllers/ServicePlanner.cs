@@ -228,7 +228,12 @@ public sealed class ServicePlanner(ControllerOptions options)
                 events.Add(new RecordEvent(EventType.Normal, "RolloutPaused", $"Rollout of revision {revision} paused with {counts.Updated} of {desired} replicas updated"));
             }
         }
-        else if (counts.Complete)
+        else if (previous.Rollout == RolloutState.Paused)
+        {
+            events.Add(new RecordEvent(EventType.Normal, "RolloutResumed", $"Rollout of revision {revision} resumed with {counts.Updated} of {desired} replicas updated"));
+        }
+
+        if (state == RolloutState.Progressing && !spec.Paused && counts.Complete)
         {
             state = RolloutState.Complete;
             reason = "";

@@ -243,6 +243,20 @@ public sealed class RolloutPlannerTests
     }
 
     [Fact]
+    public void Resuming_a_paused_rollout_says_so_once_and_goes_on_replacing()
+    {
+        var resumed = Web(3, 2, Update(), Stored(1, 2, updated: 1, replicas: 4, available: 4, state: RolloutState.Paused));
+        var plan = _planner.Plan(resumed, [.. Old3(), R("web-n1", 2)], [N("node-1")], null, Now);
+        Assert.Equal(RolloutState.Progressing, plan.Status!.Rollout);
+        Assert.Equal("RolloutResumed", Assert.Single(plan.Actions.OfType<RecordEvent>()).Reason);
+        Assert.NotEmpty(Retired(plan));
+
+        // The next pass sees a progressing rollout: no second event.
+        plan = _planner.Plan(Web(3, 2, Update(), plan.Status), [.. Old3(), R("web-n1", 2)], [N("node-1")], null, Now);
+        Assert.DoesNotContain(plan.Actions.OfType<RecordEvent>(), e => e.Reason == "RolloutResumed");
+    }
+
+    [Fact]
     public void A_lost_replica_is_stopped_and_replaced_at_once_outside_the_surge()
     {
         // Mid-rollout at replicas + maxSurge active: the lost one still gets a replacement now.
