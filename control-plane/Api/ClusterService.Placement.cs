@@ -91,7 +91,15 @@ public sealed partial class ClusterService
         }
 
         var planner = context.GetHttpContext().RequestServices.GetRequiredService<ApplyPlanner>();
-        return await planner.PlanAsync(documents, context.CancellationToken);
+        try
+        {
+            return await planner.PlanAsync(documents, context.CancellationToken);
+        }
+        catch (InvalidObjectRequestException e) when (e.Document is { } document && seen.TryGetValue((document.Kind, document.Name), out var at))
+        {
+            // What apply would refuse (a job's template changed), pointed at the file and line as apply does.
+            throw ApiErrors.Validation([new SpecError(at.Source, at.Line, 1, "", e.Message)]);
+        }
     }
 
     /// <summary>

@@ -64,7 +64,7 @@ public sealed partial class ClusterService(
             catch (InvalidObjectRequestException e)
             {
                 outcome = "invalid";
-                throw ApiErrors.Validation([new SpecError(source, 1, 1, "", e.Message)]);
+                throw ApiErrors.Validation([new SpecError(source, e.Document?.Line ?? 1, 1, "", e.Message)]);
             }
             catch (ObjectConflictException)
             {

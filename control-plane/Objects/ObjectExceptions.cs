@@ -1,3 +1,5 @@
+using Orchestrator.ControlPlane.Specs;
+
 namespace Orchestrator.ControlPlane.Objects;
 
 /// <summary>Base of the object layer's errors; each message says what is wrong and what to do.</summary>
@@ -31,8 +33,14 @@ public sealed class ObjectNotFoundException : ObjectException
     public string Name { get; }
 }
 
-/// <summary>A request that cannot be served as asked (bad name, bad kind, bad value).</summary>
-public sealed class InvalidObjectRequestException(string message) : ObjectException(message);
+/// <summary>
+/// A request that cannot be served as asked (bad name, bad kind, bad value). When one spec
+/// document is the cause, <see cref="Document"/> names it, so the API can point at its file and line.
+/// </summary>
+public sealed class InvalidObjectRequestException(string message, SpecDocument? document = null) : ObjectException(message)
+{
+    public SpecDocument? Document { get; } = document;
+}
 
 /// <summary>The object exists but is in a state that forbids the request (a connected node cannot be deleted).</summary>
 public sealed class ObjectStateException(string message) : ObjectException(message);

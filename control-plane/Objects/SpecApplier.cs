@@ -47,7 +47,7 @@ public sealed partial class SpecApplier(IStateStore store, TimeProvider time, IL
                 }
                 else if (document.Job is { } job)
                 {
-                    await PlanJobAsync(job, plan, cancellationToken);
+                    await PlanJobAsync(document, job, plan, cancellationToken);
                 }
             }
 
@@ -130,7 +130,7 @@ public sealed partial class SpecApplier(IStateStore store, TimeProvider time, IL
         plan.Results.Add(Result(ObjectKind.Service, spec.Name, ApplyOutcome.Configured, updated.Revision, updated.Meta.Generation, changes));
     }
 
-    private async Task PlanJobAsync(JobSpec spec, Plan plan, CancellationToken cancellationToken)
+    private async Task PlanJobAsync(SpecDocument document, JobSpec spec, Plan plan, CancellationToken cancellationToken)
     {
         var key = StoreKeys.Job(spec.Name);
         var stored = await store.GetAsync(key, 0, cancellationToken);
@@ -165,7 +165,8 @@ public sealed partial class SpecApplier(IStateStore store, TimeProvider time, IL
         {
             throw new InvalidObjectRequestException(
                 $"job \"{spec.Name}\" cannot change its {string.Join(", ", immutable)}: a job's template and completions are fixed once it exists (parallelism and backoffLimit may change); " +
-                $"delete it first (orc delete job {spec.Name}) and apply again, or give the new job another name");
+                $"delete it first (orc delete job {spec.Name}) and apply again, or give the new job another name",
+                document);
         }
 
         var updated = existing.Clone();

@@ -208,6 +208,27 @@ public sealed class PlanApiTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_change_to_a_job_template_is_refused_by_plan_as_by_apply()
+    {
+        const string Job = """
+            kind: Job
+            name: report
+            driver: process
+            command: ["sh", "-c", "echo done"]
+            completions: 2
+            """;
+        await _cp.Client.ApplyAsync(new ApplyRequest { SourceName = "app1.yaml", Content = Job }, cancellationToken: Ct);
+        var changed = Job.Replace("echo done", "echo again", StringComparison.Ordinal);
+
+        var applyError = await Assert.ThrowsAsync<RpcException>(async () =>
+            await _cp.Client.ApplyAsync(new ApplyRequest { SourceName = "app1.yaml", Content = changed }, cancellationToken: Ct));
+        var planError = await Assert.ThrowsAsync<RpcException>(() => PlanAsync(changed));
+
+        Assert.Equal((applyError.StatusCode, applyError.Status.Detail), (planError.StatusCode, planError.Status.Detail));
+        Assert.Contains("job \"report\" cannot change its template", planError.Status.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Several_files_are_planned_together_on_one_copy_of_the_cluster()
     {
         var api = Web(memory: "6Gi").Replace("name: web", "name: api", StringComparison.Ordinal);
