@@ -61,9 +61,24 @@ public static class DevCommand
             DefaultValueFactory = _ => NodeAgentOptions.DefaultHttpPort,
             HelpName = "port",
         };
+        var nodeGrace = new Option<string?>("--node-grace")
+        {
+            Description = "How long a node may stay silent before it is NotReady and its replicas Lost (default 3s; at least 2s)",
+            HelpName = "duration",
+        };
+        var eventTtl = new Option<string?>("--event-ttl")
+        {
+            Description = "How long events are kept (default 1h; at least 1m)",
+            HelpName = "duration",
+        };
+        var jobReplicaRetention = new Option<string?>("--job-replica-retention")
+        {
+            Description = "How long a job's ended replica and its logs are kept (default 1h; at least 1m)",
+            HelpName = "duration",
+        };
         var command = new Command("dev", "Run a whole cluster in this process (control plane, embedded store, node agents) until Ctrl-C")
         {
-            dataDir, nodes, simulatedNodes, runtime, listen, httpListen, agentHttpPort,
+            dataDir, nodes, simulatedNodes, runtime, listen, httpListen, agentHttpPort, nodeGrace, eventTtl, jobReplicaRetention,
         };
         command.SetAction((parse, ct) => RunAsync(
             context,
@@ -76,9 +91,24 @@ public static class DevCommand
                 Listen = parse.GetValue(listen) ?? ControlPlaneOptions.DefaultListen,
                 HttpListen = parse.GetValue(httpListen) ?? ControlPlaneOptions.DefaultHttpListen,
                 AgentHttpPort = parse.GetValue(agentHttpPort),
+                NodeGrace = Duration("--node-grace", parse.GetValue(nodeGrace)),
+                EventTtl = Duration("--event-ttl", parse.GetValue(eventTtl)) ?? TimeSpan.FromHours(1),
+                JobReplicaRetention = Duration("--job-replica-retention", parse.GetValue(jobReplicaRetention)) ?? TimeSpan.FromHours(1),
             },
             ct));
         return command;
+    }
+
+    /// <summary>A duration flag's value by the control plane's own rules; null when the flag was not given.</summary>
+    internal static TimeSpan? Duration(string flag, string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        var (value, error) = ControlPlaneCommandLine.ParseDuration(flag, text);
+        return error is null ? value : throw new UsageException(error, "Run 'orc dev --help' for usage.");
     }
 
     internal static RuntimeMode ParseRuntime(string text) => text.Trim().ToLowerInvariant() switch

@@ -30,6 +30,15 @@ public sealed record DevClusterOptions
 
     public RuntimeMode Runtime { get; init; } = RuntimeMode.Auto;
 
+    /// <summary>The control plane's node grace (<c>--node-grace</c>); null keeps its default (3 s).</summary>
+    public TimeSpan? NodeGrace { get; init; }
+
+    /// <summary>How long events are kept (<c>--event-ttl</c>).</summary>
+    public TimeSpan EventTtl { get; init; } = TimeSpan.FromHours(1);
+
+    /// <summary>How long a job's ended replica and its logs are kept (<c>--job-replica-retention</c>).</summary>
+    public TimeSpan JobReplicaRetention { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>Port of each agent's HTTP endpoint on its own address; 0 picks a free one (tests).</summary>
     public int AgentHttpPort { get; init; } = NodeAgentOptions.DefaultHttpPort;
 
@@ -143,6 +152,9 @@ public sealed class DevCluster : IAsyncDisposable
                 HttpListen = options.HttpListen,
                 Store = $"sqlite://{Path.Combine(options.DataDir, "state.db")}",
                 MemberId = "dev",
+                NodeGrace = options.NodeGrace,
+                EventTtl = options.EventTtl,
+                JobReplicaRetention = options.JobReplicaRetention,
             },
             configure: b =>
             {

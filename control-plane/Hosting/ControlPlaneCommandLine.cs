@@ -89,14 +89,10 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
                     options.Store = value;
                     break;
                 case "--node-grace":
-                    if (!DurationText.TryParse(value, out var grace, out var error))
+                    var (grace, graceError) = ParseDuration(flag, value);
+                    if (graceError is not null)
                     {
-                        return Fail($"--node-grace: {error}");
-                    }
-
-                    if (grace < MinNodeGrace)
-                    {
-                        return Fail($"--node-grace {value} is too short: agents heartbeat every 1s, so a grace under {DurationText.Format(MinNodeGrace)} would judge healthy nodes lost; use 2s or more (default 3s)");
+                        return Fail(graceError);
                     }
 
                     options.NodeGrace = grace;
@@ -110,14 +106,10 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
                     options.Advertise = advertise.GetLeftPart(UriPartial.Authority);
                     break;
                 case "--event-ttl" or "--job-replica-retention":
-                    if (!DurationText.TryParse(value, out var duration, out var durationError))
+                    var (duration, durationError) = ParseDuration(flag, value);
+                    if (durationError is not null)
                     {
-                        return Fail($"{flag}: {durationError}");
-                    }
-
-                    if (duration < TimeSpan.FromMinutes(1))
-                    {
-                        return Fail($"{flag} \"{value}\" is shorter than a minute; give a duration of at least a minute, for example {Example(flag)}");
+                        return Fail(durationError);
                     }
 
                     if (flag == "--event-ttl")
@@ -178,6 +170,33 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
     public static readonly TimeSpan MinNodeGrace = TimeSpan.FromSeconds(2);
 
     private static ControlPlaneCommandLine Fail(string message) => new(null, false, message);
+
+    /// <summary>
+    /// The value of a duration flag (<c>--node-grace</c>, <c>--event-ttl</c>,
+    /// <c>--job-replica-retention</c>), or one line saying what is wrong with it and what to give
+    /// instead. <c>orc dev</c> takes the same flags with the same rules.
+    /// </summary>
+    public static (TimeSpan Value, string? Error) ParseDuration(string flag, string value)
+    {
+        ArgumentNullException.ThrowIfNull(flag);
+        ArgumentNullException.ThrowIfNull(value);
+        if (!DurationText.TryParse(value, out var duration, out var error))
+        {
+            return (default, $"{flag}: {error}");
+        }
+
+        if (flag == "--node-grace" && duration < MinNodeGrace)
+        {
+            return (default, $"--node-grace {value} is too short: agents heartbeat every 1s, so a grace under {DurationText.Format(MinNodeGrace)} would judge healthy nodes lost; use 2s or more (default 3s)");
+        }
+
+        if (flag != "--node-grace" && duration < TimeSpan.FromMinutes(1))
+        {
+            return (default, $"{flag} \"{value}\" is shorter than a minute; give a duration of at least a minute, for example {Example(flag)}");
+        }
+
+        return (duration, null);
+    }
 
     /// <summary>Whether a URL names its port (<c>http://h:80</c> does, <c>http://h</c> does not).</summary>
     private static bool HasPort(string url)
