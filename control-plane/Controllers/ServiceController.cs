@@ -18,6 +18,9 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
     private readonly Lock _lock = new();
     private readonly Dictionary<string, (string Owner, string Node)> _placed = new(StringComparer.Ordinal);
 
+    // Replicas owned by something else (a job): their status changes are none of this controller's business.
+    private readonly HashSet<string> _notServices = new(StringComparer.Ordinal);
+
     public string WatchPrefix => StoreKeys.Root;
 
     public async Task<(IReadOnlyCollection<string> Keys, long Revision)> ListKeysAsync(CancellationToken cancellationToken)
@@ -33,13 +36,18 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
             }
         }
 
-        var replicas = await ServiceReconciler.ReadReplicasAsync(store, services.Revision, r => r.Spec.Owner?.Kind == ServiceReconciler.OwnerKind, cancellationToken);
+        var replicas = await ServiceReconciler.ReadReplicasAsync(store, services.Revision, _ => true, cancellationToken);
         lock (_lock)
         {
             _placed.Clear();
+            _notServices.Clear();
             foreach (var replica in replicas)
             {
-                keys.Add(replica.Replica.Spec.Owner.Name);
+                if (replica.Replica.Spec.Owner?.Kind == ServiceReconciler.OwnerKind)
+                {
+                    keys.Add(replica.Replica.Spec.Owner.Name);
+                }
+
                 Index(replica.Replica.Meta.Name, replica.Replica);
             }
         }
@@ -67,6 +75,7 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
                 else
                 {
                     _placed.Remove(id);
+                    _notServices.Remove(id);
                 }
             }
 
@@ -74,12 +83,13 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
             {
                 yield return ownerRef.Name;
             }
-            else if (ReplicaIds.OwnerOf(id) is { } guessed)
+            else if (replica?.Spec?.Owner is null && ReplicaIds.OwnerOf(id) is { } guessed)
             {
+                // Unreadable, or owned by nobody: a service of that name (if any) sorts it out.
                 yield return guessed;
             }
         }
-        else if (StoreKeys.TryNameOf(key, StoreKeys.ReplicaStatusPrefix, out var statusId) && ReplicaIds.OwnerOf(statusId) is { } owner)
+        else if (StoreKeys.TryNameOf(key, StoreKeys.ReplicaStatusPrefix, out var statusId) && ReplicaIds.OwnerOf(statusId) is { } owner && !NotAService(statusId))
         {
             // Ids are <service>-<suffix>; a cut (very long) name is healed by the resync.
             yield return owner;
@@ -102,8 +112,21 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
         }
     }
 
+    private bool NotAService(string id)
+    {
+        lock (_lock)
+        {
+            return _notServices.Contains(id);
+        }
+    }
+
     private void Index(string id, Replica replica)
     {
+        if (replica.Spec?.Owner is { Kind: not ServiceReconciler.OwnerKind and not "" })
+        {
+            _notServices.Add(id);
+        }
+
         if (replica.Spec?.Owner is { Kind: ServiceReconciler.OwnerKind } owner && !string.IsNullOrEmpty(replica.Spec.Node))
         {
             _placed[id] = (owner.Name, replica.Spec.Node);

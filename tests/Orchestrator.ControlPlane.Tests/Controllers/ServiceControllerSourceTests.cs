@@ -60,4 +60,31 @@ public sealed class ServiceControllerSourceTests : IAsyncLifetime
         Assert.Equal(["web"], source.KeysOf(new WatchEvent(WatchEventType.Delete, new KeyValue(StoreKeys.Replica("web-aaaaa"), [], 0, 0, 0, 0), null)));
         Assert.Equal(["api"], source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.Node("node-1"), drain), null)));
     }
+
+    [Fact]
+    public async Task A_job_replica_change_enqueues_no_service()
+    {
+        var jobReplica = new Replica
+        {
+            Meta = new ObjectMeta { Name = "report-aaaaa" },
+            Spec = new ReplicaSpec { Owner = new OwnerRef { Kind = "job", Name = "report" }, Node = "node-1", Desired = DesiredState.Run },
+        };
+        await _store!.TxnAsync(
+            new Txn([], [TxnOp.Put(StoreKeys.Replica("report-aaaaa"), ProtoJson.Encode(jobReplica)), TxnOp.Put(StoreKeys.Replica("web-bbbbb"), ProtoJson.Encode(Replica("web-bbbbb", "web", "node-1")))], []),
+            Ct);
+        var source = new ServiceControllerSource(_store);
+        var (keys, _) = await source.ListKeysAsync(Ct);
+        Assert.Equal(["web"], keys);
+
+        var running = new ReplicaStatus { Phase = Phase.Running };
+        Assert.Empty(source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.ReplicaStatus("report-aaaaa"), running), null)));
+        Assert.Equal(["web"], source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.ReplicaStatus("web-bbbbb"), running), null)));
+
+        // A job replica created after the list is known from its spec event on.
+        var later = jobReplica.Clone();
+        later.Meta.Name = "report-ccccc";
+        Assert.Empty(source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.Replica("report-ccccc"), later), null)));
+        Assert.Empty(source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.ReplicaStatus("report-ccccc"), running), null)));
+        Assert.DoesNotContain("report", source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.Node("node-1"), new Node { Meta = new ObjectMeta { Name = "node-1" } }), null)));
+    }
 }
