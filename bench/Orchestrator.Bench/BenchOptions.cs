@@ -51,6 +51,12 @@ internal sealed record BenchOptions
     /// <summary>Nodes killed, one per trial, in the <c>node-loss</c> scenario.</summary>
     public int NodeLossTrials { get; init; } = 10;
 
+    /// <summary>Real agents started and killed, one per trial, in the <c>node-loss-real</c> scenario.</summary>
+    public int RealAgentTrials { get; init; } = 10;
+
+    /// <summary>Replicas the <c>node-loss-real</c> scenario adds per trial, for the spread scheduler to put on the fresh real agent.</summary>
+    public int RealAgentReplicas { get; init; } = 5;
+
     /// <summary>Template changes rolled out in the <c>rolling-update</c> scenario.</summary>
     public int RollingUpdateTrials { get; init; } = 5;
 
@@ -77,6 +83,8 @@ internal sealed record BenchOptions
                 "--node-loss-replicas" => options with { NodeLossReplicas = NextInt() },
                 "--node-loss-trials" => options with { NodeLossTrials = NextInt() },
                 "--rolling-update-trials" => options with { RollingUpdateTrials = NextInt() },
+                "--node-loss-real-trials" => options with { RealAgentTrials = NextInt() },
+                "--node-loss-real-replicas" => options with { RealAgentReplicas = NextInt() },
                 "--store-ops" => options with { StoreOps = NextInt() },
                 "--concurrency" => options with { Concurrency = NextInt() },
                 "--apply-ops" => options with { ApplyOps = NextInt() },
@@ -88,7 +96,7 @@ internal sealed record BenchOptions
                 "--leader-kills" => options with { LeaderKills = NextInt() },
                 "--only" => options with { Only = Next() },
                 "--markdown" => options with { MarkdownOut = Next() },
-                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|rolling-update (or agent-start, agent-crash, agent-rss), --markdown FILE"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --node-loss-real-trials N, --node-loss-real-replicas K, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|node-loss-real|rolling-update (or agent-start, agent-crash, agent-rss), --markdown FILE"),
             };
         }
 
