@@ -51,6 +51,21 @@ internal sealed record BenchOptions
     /// <summary>Nodes killed, one per trial, in the <c>node-loss</c> scenario.</summary>
     public int NodeLossTrials { get; init; } = 10;
 
+    /// <summary>Real agents started and killed, one per trial, in the <c>node-loss-real</c> scenario.</summary>
+    public int RealAgentTrials { get; init; } = 10;
+
+    /// <summary>Replicas the <c>node-loss-real</c> scenario adds per trial, for the spread scheduler to put on the fresh real agent.</summary>
+    public int RealAgentReplicas { get; init; } = 5;
+
+    /// <summary>Minutes of the <c>false-evictions</c> scenario's window under the CPU burner.</summary>
+    public double FalseEvictionMinutes { get; init; } = 10;
+
+    /// <summary>Minutes of the <c>false-evictions</c> scenario's window without load before it (0: none).</summary>
+    public double FalseEvictionBaselineMinutes { get; init; } = 1;
+
+    /// <summary>Simulated nodes of the <c>false-evictions</c> scenario (one real agent joins them).</summary>
+    public int FalseEvictionNodes { get; init; } = 100;
+
     /// <summary>Template changes rolled out in the <c>rolling-update</c> scenario.</summary>
     public int RollingUpdateTrials { get; init; } = 5;
 
@@ -65,6 +80,13 @@ internal sealed record BenchOptions
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
             int NextInt() => int.Parse(Next(), CultureInfo.InvariantCulture);
+            double NextMinutes()
+            {
+                var flag = args[i];
+                var value = double.Parse(Next(), NumberStyles.Float, CultureInfo.InvariantCulture);
+                return value >= 0 && double.IsFinite(value) ? value : throw new ArgumentException($"{flag} takes minutes, 0 or more, for example 10 or 0.5");
+            }
+
             options = args[i] switch
             {
                 "--quick" => options with { StoreOps = 200, ApplyOps = 400, Watchers = 100, WatchCommits = 30, AgentReplicas = [1, 10], AgentRounds = 1, Crashes = 20, SchedulerNodes = 500, SchedulerReplicas = [5000, 10000], LeaderKills = 5, SimulatedNodes = 100, SimulatedReplicas = 1000 },
@@ -77,6 +99,11 @@ internal sealed record BenchOptions
                 "--node-loss-replicas" => options with { NodeLossReplicas = NextInt() },
                 "--node-loss-trials" => options with { NodeLossTrials = NextInt() },
                 "--rolling-update-trials" => options with { RollingUpdateTrials = NextInt() },
+                "--node-loss-real-trials" => options with { RealAgentTrials = NextInt() },
+                "--node-loss-real-replicas" => options with { RealAgentReplicas = NextInt() },
+                "--false-eviction-minutes" => options with { FalseEvictionMinutes = NextMinutes() is > 0 and var m ? m : throw new ArgumentException("--false-eviction-minutes must be more than 0, for example 10 or 0.5") },
+                "--false-eviction-baseline-minutes" => options with { FalseEvictionBaselineMinutes = NextMinutes() },
+                "--false-eviction-nodes" => options with { FalseEvictionNodes = NextInt() },
                 "--store-ops" => options with { StoreOps = NextInt() },
                 "--concurrency" => options with { Concurrency = NextInt() },
                 "--apply-ops" => options with { ApplyOps = NextInt() },
@@ -88,7 +115,7 @@ internal sealed record BenchOptions
                 "--leader-kills" => options with { LeaderKills = NextInt() },
                 "--only" => options with { Only = Next() },
                 "--markdown" => options with { MarkdownOut = Next() },
-                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|rolling-update (or agent-start, agent-crash, agent-rss), --markdown FILE"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --node-loss-real-trials N, --node-loss-real-replicas K, --false-eviction-minutes M, --false-eviction-baseline-minutes M, --false-eviction-nodes N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|node-loss-real|false-evictions|rolling-update (or agent-start, agent-crash, agent-rss), --markdown FILE"),
             };
         }
 

@@ -21,26 +21,38 @@ namespace Orchestrator.Bench;
 /// </summary>
 internal static class NodeLossBench
 {
-    private static readonly TimeSpan Grace = TimeSpan.FromSeconds(3);
-    private static readonly TimeSpan TrialTimeout = TimeSpan.FromMinutes(3);
+    /// <summary>The product's node grace (NodeStreamOptions.NodeGrace), the baseline of the node-loss scenarios.</summary>
+    internal static readonly TimeSpan Grace = TimeSpan.FromSeconds(3);
+    internal static readonly TimeSpan TrialTimeout = TimeSpan.FromMinutes(3);
 
-    private static async Task<(WebApplication App, IStateStore Store)> StartControlPlaneAsync(string url)
+    /// <summary>
+    /// A control plane in this process on <paramref name="url"/>, logging warnings and up;
+    /// <paramref name="wrap"/> may put a store in front of the opened one (the app gets the wrapper),
+    /// <paramref name="logging"/> may add logger providers.
+    /// </summary>
+    internal static async Task<(WebApplication App, IStateStore Store)> StartControlPlaneAsync(string url, Func<IStateStore, IStateStore>? wrap = null, Action<ILoggingBuilder>? logging = null)
     {
-        var store = await StateStoreFactory.OpenAsync(url);
+        var opened = await StateStoreFactory.OpenAsync(url);
+        var store = wrap is null ? opened : wrap(opened);
         var app = await ControlPlaneApp.BuildAsync(
             new ControlPlaneOptions { Listen = "127.0.0.1:0", HttpListen = "127.0.0.1:0", Store = store.Description, MemberId = "bench" },
             store,
-            b => b.Logging.SetMinimumLevel(LogLevel.Warning));
+            b =>
+            {
+                b.Logging.SetMinimumLevel(LogLevel.Warning);
+                logging?.Invoke(b.Logging);
+            });
         await app.StartAsync();
         return (app, store);
     }
 
-    private static string Spec(int replicas, string version) => $$"""
+    /// <summary>The one service of these scenarios: <paramref name="replicas"/> process replicas running <c>sleep <paramref name="sleepSeconds"/></c>, spread.</summary>
+    internal static string Spec(int replicas, string version, int sleepSeconds = 1000) => $$"""
         kind: Service
         name: bench
         replicas: {{replicas}}
         driver: process
-        command: ["sleep", "1000"]
+        command: ["sleep", "{{sleepSeconds}}"]
         env: { VERSION: "{{version}}" }
         resources: { cpu: 100m, memory: 64Mi }
         ports:
@@ -176,9 +188,9 @@ internal static class NodeLossBench
         await app.StopAsync();
     }
 
-    private static long Ticks(TimeSpan elapsed) => (long)(elapsed.TotalSeconds * Stopwatch.Frequency);
+    internal static long Ticks(TimeSpan elapsed) => (long)(elapsed.TotalSeconds * Stopwatch.Frequency);
 
-    private static async Task<Snapshot> SnapshotAsync(IStateStore store)
+    internal static async Task<Snapshot> SnapshotAsync(IStateStore store)
     {
         var specs = await store.ListAsync(StoreKeys.ReplicasPrefix);
         var statuses = await store.ListAsync(StoreKeys.ReplicaStatusPrefix);
@@ -199,9 +211,9 @@ internal static class NodeLossBench
         return new Snapshot(replicas);
     }
 
-    private sealed record ReplicaView(string Id, string Node, long Revision, Phase Phase);
+    internal sealed record ReplicaView(string Id, string Node, long Revision, Phase Phase);
 
-    private sealed record Snapshot(List<ReplicaView> Replicas)
+    internal sealed record Snapshot(List<ReplicaView> Replicas)
     {
         public int ReadyOn(Func<string, bool> node) => Replicas.Count(r => r.Phase == Phase.Ready && node(r.Node));
     }

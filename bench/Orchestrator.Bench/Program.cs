@@ -74,6 +74,16 @@ if (options.Runs("node-loss"))
     await NodeLossBench.RunNodeLossAsync($"sqlite://{dir.File("nodeloss.db")}", options, report);
 }
 
+if (options.Runs("node-loss-real"))
+{
+    await RealAgentNodeLossBench.RunAsync($"sqlite://{dir.File("nodeloss-real.db")}", dir.Path, options, report);
+}
+
+if (options.Runs("false-evictions"))
+{
+    await FalseEvictionBench.RunAsync($"sqlite://{dir.File("false-evictions.db")}", dir.Path, options, report);
+}
+
 if (options.Runs("rolling-update"))
 {
     await NodeLossBench.RunRollingUpdateAsync($"sqlite://{dir.File("rolling.db")}", options, report);
