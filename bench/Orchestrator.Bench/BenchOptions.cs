@@ -51,7 +51,7 @@ internal sealed record BenchOptions
     /// <summary>Nodes killed, one per trial, in the <c>node-loss</c> scenario.</summary>
     public int NodeLossTrials { get; init; } = 10;
 
-    /// <summary>Template changes rolled out in the <c>rolling-update</c> scenario.</summary>
+    /// <summary>Template changes rolled out in the <c>rolling-update</c> and <c>swarm-rolling-update</c> scenarios.</summary>
     public int RollingUpdateTrials { get; init; } = 5;
 
     public string? Only { get; init; }
@@ -88,12 +88,18 @@ internal sealed record BenchOptions
                 "--leader-kills" => options with { LeaderKills = NextInt() },
                 "--only" => options with { Only = Next() },
                 "--markdown" => options with { MarkdownOut = Next() },
-                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|rolling-update (or agent-start, agent-crash, agent-rss), --markdown FILE"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|rolling-update|swarm-rolling-update (or agent-start, agent-crash, agent-rss), --markdown FILE"),
             };
         }
 
         return options;
     }
 
-    public bool Runs(string scenario) => Only is null || Only.Split(',').Contains(scenario, StringComparer.OrdinalIgnoreCase);
+    public bool Runs(string scenario) => Only is null || Named(scenario);
+
+    /// <summary>
+    /// Scenarios that change the Docker engine's swarm membership (the Swarm baselines) run only
+    /// when <c>--only</c> names them, never as part of a run of everything.
+    /// </summary>
+    public bool Named(string scenario) => Only is not null && Only.Split(',').Contains(scenario, StringComparer.OrdinalIgnoreCase);
 }

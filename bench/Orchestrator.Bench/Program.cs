@@ -79,6 +79,11 @@ if (options.Runs("rolling-update"))
     await NodeLossBench.RunRollingUpdateAsync($"sqlite://{dir.File("rolling.db")}", options, report);
 }
 
+if (options.Named("swarm-rolling-update"))
+{
+    await SwarmBench.RunRollingUpdateAsync(dir.Path, options, report);
+}
+
 var markdown = report.ToMarkdown();
 Console.WriteLine();
 Console.WriteLine(markdown);
