@@ -88,7 +88,7 @@ internal sealed record BenchOptions
                 "--leader-kills" => options with { LeaderKills = NextInt() },
                 "--only" => options with { Only = Next() },
                 "--markdown" => options with { MarkdownOut = Next() },
-                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|rolling-update|swarm-rolling-update (or agent-start, agent-crash, agent-rss), --markdown FILE"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|rolling-update|swarm-rolling-update|swarm-node-loss (or agent-start, agent-crash, agent-rss), --markdown FILE"),
             };
         }
 

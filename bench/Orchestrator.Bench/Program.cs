@@ -84,6 +84,11 @@ if (options.Named("swarm-rolling-update"))
     await SwarmBench.RunRollingUpdateAsync(dir.Path, options, report);
 }
 
+if (options.Named("swarm-node-loss"))
+{
+    await SwarmBench.RunNodeLossAsync(dir.Path, options, report);
+}
+
 var markdown = report.ToMarkdown();
 Console.WriteLine();
 Console.WriteLine(markdown);
