@@ -126,10 +126,7 @@ internal static class SwarmBench
                 }
 
                 // Swarm does not move tasks back to a node that returns; a forced update spreads them again.
-                var service = await swarm.Client.Swarm.InspectServiceAsync(serviceId);
-                var spec = service.Spec!;
-                spec.TaskTemplate!.ForceUpdate = (ulong)trial;
-                await swarm.Client.Swarm.UpdateServiceAsync(serviceId, new ServiceUpdateParameters { Service = spec, Version = (long)(service.Version?.Index ?? 0) });
+                await swarm.UpdateServiceAsync(serviceId, spec => spec.TaskTemplate!.ForceUpdate = (ulong)trial);
                 await swarm.WaitTasksAsync(
                     serviceId,
                     ts => Wanted(ts).Count == Replicas && Wanted(ts).All(t => t.Status?.State == TaskState.Running && t.Spec?.ForceUpdate == (ulong)trial) && Wanted(ts).Any(t => t.NodeID == second.NodeId),
@@ -375,11 +372,8 @@ internal static class SwarmBench
             for (var trial = 1; trial <= options.RollingUpdateTrials; trial++)
             {
                 var version = trial.ToString(CultureInfo.InvariantCulture);
-                var service = await swarm.Client.Swarm.InspectServiceAsync(serviceId);
-                var spec = service.Spec ?? throw new InvalidOperationException($"swarm: service {serviceId} has no spec");
-                spec.TaskTemplate!.ContainerSpec!.Env = [$"VERSION={version}"];
                 var started = Stopwatch.GetTimestamp();
-                await swarm.Client.Swarm.UpdateServiceAsync(serviceId, new ServiceUpdateParameters { Service = spec, Version = (long)(service.Version?.Index ?? 0) });
+                await swarm.UpdateServiceAsync(serviceId, spec => spec.TaskTemplate!.ContainerSpec!.Env = [$"VERSION={version}"]);
                 var running = await swarm.WaitTasksAsync(serviceId, ts => AllOn(ts, version), started, Poll, Timeout, $"{Replicas} tasks of VERSION={version} running");
                 TimeSpan done;
                 while (true)

@@ -101,6 +101,29 @@ internal sealed class SwarmCluster : IAsyncDisposable
         UpdateConfig = new SwarmUpdateConfig { Parallelism = 1, Delay = TimeSpan.Zero, Order = "start-first", FailureAction = "rollback" },
     };
 
+    /// <summary>
+    /// Reads the service, changes its spec and writes it back at the version read; when the swarm
+    /// bumped the version in between ("update out of sequence"), reads it again and retries.
+    /// </summary>
+    public async Task UpdateServiceAsync(string serviceId, Action<ServiceSpec> change)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            var service = await Client.Swarm.InspectServiceAsync(serviceId);
+            var spec = service.Spec ?? throw new InvalidOperationException($"swarm: service {serviceId} has no spec");
+            change(spec);
+            try
+            {
+                await Client.Swarm.UpdateServiceAsync(serviceId, new ServiceUpdateParameters { Service = spec, Version = (long)(service.Version?.Index ?? 0) });
+                return;
+            }
+            catch (DockerApiException e) when (attempt < 5 && e.ResponseBody?.Contains("out of sequence", StringComparison.Ordinal) == true)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100), TimeProvider.System);
+            }
+        }
+    }
+
     public static bool HasVersion(TaskResponse task, string version) =>
         task.Spec?.ContainerSpec?.Env?.Contains($"VERSION={version}") == true;
 
