@@ -154,7 +154,7 @@ internal static class AgentBench
         return image;
     }
 
-    private static async Task WaitNodesAsync(DevCluster cluster)
+    public static async Task WaitNodesAsync(DevCluster cluster)
     {
         using var driver = new ClusterDriver(cluster.GrpcUrl);
         var start = Stopwatch.GetTimestamp();

@@ -229,7 +229,7 @@ internal static class AgentStartupBench
         }
     }
 
-    private static async Task WaitContainersGoneAsync(string filter)
+    public static async Task WaitContainersGoneAsync(string filter)
     {
         var start = Stopwatch.GetTimestamp();
         while ((await Command.CheckedAsync("docker", ["ps", "-aq", "--filter", $"label={filter}"])).Trim().Length > 0)

@@ -66,7 +66,7 @@ internal sealed record BenchOptions
     /// <summary>Simulated nodes of the <c>false-evictions</c> scenario (one real agent joins them).</summary>
     public int FalseEvictionNodes { get; init; } = 100;
 
-    /// <summary>Template changes rolled out in the <c>rolling-update</c> scenario.</summary>
+    /// <summary>Template changes rolled out in the <c>rolling-update</c> and <c>swarm-rolling-update</c> scenarios.</summary>
     public int RollingUpdateTrials { get; init; } = 5;
 
     public string? Only { get; init; }
@@ -115,12 +115,18 @@ internal sealed record BenchOptions
                 "--leader-kills" => options with { LeaderKills = NextInt() },
                 "--only" => options with { Only = Next() },
                 "--markdown" => options with { MarkdownOut = Next() },
-                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --node-loss-real-trials N, --node-loss-real-replicas K, --false-eviction-minutes M, --false-eviction-baseline-minutes M, --false-eviction-nodes N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|node-loss-real|false-evictions|rolling-update (or agent-start, agent-crash, agent-rss), --markdown FILE"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --node-loss-real-trials N, --node-loss-real-replicas K, --false-eviction-minutes M, --false-eviction-baseline-minutes M, --false-eviction-nodes N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|node-loss-real|false-evictions|rolling-update|swarm-rolling-update|swarm-node-loss (or agent-start, agent-crash, agent-rss), --markdown FILE"),
             };
         }
 
         return options;
     }
 
-    public bool Runs(string scenario) => Only is null || Only.Split(',').Contains(scenario, StringComparer.OrdinalIgnoreCase);
+    public bool Runs(string scenario) => Only is null || Named(scenario);
+
+    /// <summary>
+    /// Scenarios that change the Docker engine's swarm membership (the Swarm baselines) run only
+    /// when <c>--only</c> names them, never as part of a run of everything.
+    /// </summary>
+    public bool Named(string scenario) => Only is not null && Only.Split(',').Contains(scenario, StringComparer.OrdinalIgnoreCase);
 }

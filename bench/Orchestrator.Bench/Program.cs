@@ -6,7 +6,8 @@ using Orchestrator.TestSupport;
 // Scenario benchmarks: store writes, apply round trips, watch fan-out (baseline: the raw
 // dotnet-etcd client on the same etcd), and the node agent (baseline: docker run and plain
 // process spawns of the same workload), and leader failover (baseline: the raw etcd lease expiry). Every scenario measures its baseline in the same run and
-// prints the ratio. Results go to docs/benchmarks.md.
+// prints the ratio. Docker Swarm is the baseline of swarm-rolling-update and swarm-node-loss,
+// which run only when --only names them. Results go to docs/benchmarks.md.
 BenchOptions options;
 try
 {
@@ -87,6 +88,16 @@ if (options.Runs("false-evictions"))
 if (options.Runs("rolling-update"))
 {
     await NodeLossBench.RunRollingUpdateAsync($"sqlite://{dir.File("rolling.db")}", options, report);
+}
+
+if (options.Named("swarm-rolling-update"))
+{
+    await SwarmBench.RunRollingUpdateAsync(dir.Path, options, report);
+}
+
+if (options.Named("swarm-node-loss"))
+{
+    await SwarmBench.RunNodeLossAsync(dir.Path, options, report);
 }
 
 var markdown = report.ToMarkdown();
