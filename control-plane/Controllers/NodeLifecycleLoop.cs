@@ -26,6 +26,7 @@ namespace Orchestrator.ControlPlane.Controllers;
 public sealed partial class NodeLifecycleLoop(
     IStateStore store,
     ClusterObjects objects,
+    NodeStatusWriter nodeStatus,
     NodeStreamOptions stream,
     NodeLifecycleOptions options,
     ControllerOptions controllers,
@@ -39,9 +40,10 @@ public sealed partial class NodeLifecycleLoop(
     private readonly Dictionary<string, DateTimeOffset> _silentSince = new(StringComparer.Ordinal);
     private readonly HashSet<string> _reportedLost = new(StringComparer.Ordinal);
 
-    // Lost nodes a pass found nothing left to mark on: later passes do not list replicas for them
-    // (nothing is placed on a node that is not Ready).
-    private readonly HashSet<string> _settled = new(StringComparer.Ordinal);
+    // Lost nodes a pass found nothing left to mark on, and when: later passes do not list
+    // replicas for them until a grace has passed (nothing is placed on a node that is not
+    // Ready, but a binding decided just before it turned NotReady may still land).
+    private readonly Dictionary<string, DateTimeOffset> _settled = new(StringComparer.Ordinal);
     private DateTimeOffset _judgingSince;
     private bool _restartJudging = true;
     private bool _massSilenceReported;
@@ -167,13 +169,25 @@ public sealed partial class NodeLifecycleLoop(
 
         _silentSince.Keys.Where(n => !registered.Contains(n)).ToList().ForEach(n => _silentSince.Remove(n));
         _reportedLost.RemoveWhere(n => !registered.Contains(n));
-        _settled.RemoveWhere(n => !registered.Contains(n));
+        _settled.Keys.Where(n => !registered.Contains(n)).ToList().ForEach(n => _settled.Remove(n));
 
         var decision = NodeLifecyclePlanner.Judge(observations, now, new ControlPlaneView(_judgingSince, stream.NodeGrace), options);
         await ReportMassSilenceAsync(decision, cancellationToken);
 
         var nodeList = nodes.Items.Select(o => o.Node).ToList();
-        var needsReplicas = decision.Lost.Any(n => !_settled.Contains(n.Node))
+
+        // A lost node is NotReady in the store before any of its replicas is Lost: the scheduler
+        // (which follows the store in revision order) then never places their replacements on it.
+        // The liveness watcher usually got there first; if not, this writes what it would.
+        foreach (var lost in decision.Lost)
+        {
+            if (nodeList.FirstOrDefault(n => n.Meta.Name == lost.Node)?.Status?.State == NodeState.Ready)
+            {
+                await nodeStatus.MarkHeartbeatsStoppedAsync(lost.Node, stream.NodeGrace, cancellationToken);
+            }
+        }
+
+        var needsReplicas = decision.Lost.Any(n => !_settled.TryGetValue(n.Node, out var settledAt) || now - settledAt >= stream.NodeGrace)
             || nodeList.Any(n => n.Spec?.Draining == true || n.Status?.DrainCompletedAt is not null || n.Status?.DrainRemaining > 0);
         if (!needsReplicas)
         {
@@ -196,7 +210,11 @@ public sealed partial class NodeLifecycleLoop(
         {
             if (!marks.Any(m => m.Node == lost.Node))
             {
-                _settled.Add(lost.Node);
+                _settled[lost.Node] = now;
+            }
+            else
+            {
+                _settled.Remove(lost.Node);
             }
 
             var ids = marked.GetValueOrDefault(lost.Node) ?? [];

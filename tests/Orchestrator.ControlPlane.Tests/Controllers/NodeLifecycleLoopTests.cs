@@ -33,6 +33,7 @@ public sealed class NodeLifecycleLoopTests : IAsyncLifetime
         _loop = new NodeLifecycleLoop(
             _store,
             new ClusterObjects(_store),
+            new NodeStatusWriter(_store, new ClusterObjects(_store), _time),
             new NodeStreamOptions(),
             new NodeLifecycleOptions(),
             controllers,
@@ -138,6 +139,43 @@ public sealed class NodeLifecycleLoopTests : IAsyncLifetime
         await TickAsync();
         Assert.Equal(2, _loop.MarkedLost);
         Assert.Equal(events.Count, (await EventsAsync()).Count);
+    }
+
+    [Fact]
+    public async Task A_lost_node_the_liveness_watcher_has_not_marked_yet_is_made_NotReady_before_its_replicas_are_lost()
+    {
+        await _loop.TickAsync(TimeSpan.Zero, Ct);
+        await TicksAsync(10);
+
+        // The lease ran out but its status still says Ready (the watcher's write has not landed).
+        await _store.TxnAsync(Txn.Unconditional(TxnOp.Delete(StoreKeys.NodeLiveness("node-2"))), Ct);
+        var before = await _store.GetRevisionAsync(Ct);
+
+        await TickAsync();
+
+        var status = await _store.GetAsync(StoreKeys.NodeStatus("node-2"), 0, Ct);
+        Assert.Equal((NodeState.NotReady, "HeartbeatsStopped"), (ProtoJson.Decode<NodeStatus>(status.Kv!.Value, "s").State, ProtoJson.Decode<NodeStatus>(status.Kv.Value, "s").Reason));
+        var lost = await _store.GetAsync(StoreKeys.ReplicaStatus("web-a"), 0, Ct);
+        Assert.Equal(Phase.Lost, ProtoJson.Decode<ReplicaStatus>(lost.Kv!.Value, "r").Phase);
+        Assert.InRange(status.Kv.ModRevision, before + 1, lost.Kv.ModRevision - 1);
+    }
+
+    [Fact]
+    public async Task A_replica_that_lands_on_a_lost_node_later_is_marked_lost_within_a_grace()
+    {
+        await _loop.TickAsync(TimeSpan.Zero, Ct);
+        await TicksAsync(10);
+        await SilenceAsync("node-2");
+        await TickAsync();
+        await TickAsync();
+        Assert.Equal(2, _loop.MarkedLost);
+
+        // A binding decided before node-2 turned NotReady lands after its replicas were marked.
+        await PutReplicaAsync("web-late", "node-2", Phase.Scheduled);
+        await TicksAsync(6);
+
+        Assert.Equal(Phase.Lost, (await StatusAsync("web-late")).Phase);
+        Assert.Equal(3, _loop.MarkedLost);
     }
 
     [Fact]
