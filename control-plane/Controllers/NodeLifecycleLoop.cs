@@ -163,8 +163,13 @@ public sealed partial class NodeLifecycleLoop(
                 _silentSince[name] = since;
             }
 
-            var silence = node.Status is { State: NodeState.NotReady, Reason: "AgentDisconnected" } ? Silence.Disconnected : Silence.LeaseExpired;
-            observations.Add(new NodeObservation(name, false, since, silence));
+            var disconnected = node.Status is { State: NodeState.NotReady, Reason: "AgentDisconnected" };
+            observations.Add(new NodeObservation(
+                name,
+                false,
+                since,
+                disconnected ? Silence.Disconnected : Silence.LeaseExpired,
+                disconnected ? node.Status!.LastHeartbeat?.ToDateTimeOffset() : null));
         }
 
         _silentSince.Keys.Where(n => !registered.Contains(n)).ToList().ForEach(n => _silentSince.Remove(n));

@@ -18,7 +18,11 @@ public enum Silence
 /// One registered node as the controller sees it: whether its liveness key exists, and when
 /// this control plane first saw it without one (null while it is live).
 /// </summary>
-public sealed record NodeObservation(string Name, bool Live, DateTimeOffset? SilentSince, Silence Silence = Silence.LeaseExpired);
+/// <remarks>
+/// <paramref name="LastHeartbeat"/>: for a node whose stream ended, the last heartbeat heard on
+/// that stream, as the control plane that held it recorded it; its grace counts from there.
+/// </remarks>
+public sealed record NodeObservation(string Name, bool Live, DateTimeOffset? SilentSince, Silence Silence = Silence.LeaseExpired, DateTimeOffset? LastHeartbeat = null);
 
 /// <summary>
 /// What the controller knows of itself: it judges silence only from <see cref="JudgingSince"/>
@@ -61,12 +65,13 @@ public sealed record DrainProgress(string Node, int Remaining, IReadOnlyList<str
 /// <para>
 /// A node is judged from the moment its heartbeats stopped. Its liveness lease has a TTL of
 /// the grace and is renewed by every heartbeat, so a node whose lease expired stopped a grace
-/// before it was seen without its key; a node whose stream ended stopped when it was seen.
+/// before it was seen without its key; a node whose stream ended stopped at the last heartbeat
+/// heard on that stream (<see cref="StoppedAt"/>), or when it was seen if none is recorded.
 /// It is Lost once a full grace has passed since it stopped <em>and</em> since the control plane
 /// began judging. Worked example, grace 3s, the control plane judging since 10:00:00:
 /// node-2's lease expires and is seen gone at 10:05:00 (last heartbeat about 10:04:57): Lost at
-/// once, "stopped sending heartbeats 3s ago". node-3's agent closes its stream at 10:05:00:
-/// Lost at 10:05:03 unless it reconnects. The control plane restarts at 10:06:00 and finds
+/// once, "stopped sending heartbeats 3s ago". node-3's agent closes its stream at 10:05:00, its
+/// last heartbeat heard at 10:04:59.4: Lost at 10:05:02.4 unless it reconnects. The control plane restarts at 10:06:00 and finds
 /// node-4 without a key: Lost at 10:06:03, not before, whatever its old status says.
 /// </para>
 /// <para>
@@ -98,7 +103,7 @@ public static class NodeLifecyclePlanner
             }
 
             var seen = node.SilentSince ?? now;
-            var stoppedAt = node.Silence == Silence.LeaseExpired ? seen - grace : seen;
+            var stoppedAt = node.Silence == Silence.LeaseExpired ? seen - grace : StoppedAt(node.LastHeartbeat, seen, grace);
             var dueAt = Max(stoppedAt + grace, controlPlane.JudgingSince + grace);
             if (now < dueAt)
             {
@@ -186,6 +191,15 @@ public static class NodeLifecyclePlanner
     /// The time the control plane was stopped between two of its ticks beyond the expected
     /// interval, when that gap is at least <see cref="NodeLifecycleOptions.PauseThreshold"/>; otherwise null.
     /// </summary>
+    /// <summary>
+    /// When a node whose stream ended stopped: its last heartbeat on that stream, kept between a
+    /// grace before it was seen gone (as for an expired lease; also bounds a clock skew between
+    /// control planes) and the moment it was seen gone (a heartbeat "later" than that is skew).
+    /// Without a recorded heartbeat: when it was seen gone.
+    /// </summary>
+    public static DateTimeOffset StoppedAt(DateTimeOffset? lastHeartbeat, DateTimeOffset seen, TimeSpan grace) =>
+        lastHeartbeat is { } heard ? Max(seen - grace, heard < seen ? heard : seen) : seen;
+
     public static TimeSpan? Pause(TimeSpan sinceLastTick, NodeLifecycleOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);

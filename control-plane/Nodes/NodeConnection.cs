@@ -62,6 +62,7 @@ public sealed partial class NodeConnection(
                     {
                         var lease = await store.GrantLeaseAsync(streamOptions.NodeGrace, ct);
                         session.LeaseId = lease.Id;
+                        session.LastHeartbeatAt = time.GetUtcNow();
                         return lease.Id;
                     },
                     running.Token);
@@ -172,7 +173,7 @@ public sealed partial class NodeConnection(
         {
             if (registered)
             {
-                if (await nodes.MarkDisconnectedAsync(session.Node, options.MemberId, () => registry.IsCurrent(session), timeout.Token))
+                if (await nodes.MarkDisconnectedAsync(session.Node, options.MemberId, () => registry.IsCurrent(session), session.LastHeartbeatAt, timeout.Token))
                 {
                     LogNotReady(logger, session.Node);
                 }
@@ -255,6 +256,7 @@ public sealed partial class NodeConnection(
                     case AgentMessage.MessageOneofCase.Heartbeat:
                         await RenewAsync(session, cancellationToken);
                         var now = time.GetUtcNow();
+                        session.LastHeartbeatAt = now;
                         if (now - lastStatusWrite >= streamOptions.HeartbeatStatusIntervalFor(registry.Count) && statusWrite.IsCompleted && registry.IsCurrent(session))
                         {
                             // In the background: the next heartbeat must not wait for a store write.

@@ -35,6 +35,20 @@ public sealed class NodeSession : IDisposable
     /// <summary>The liveness lease this session keeps alive (0 until granted).</summary>
     public long LeaseId { get; set; }
 
+    private long _lastHeartbeatTicks;
+
+    /// <summary>When this control plane last heard a heartbeat (or the registration) on this stream; null before either.</summary>
+    public DateTimeOffset? LastHeartbeatAt
+    {
+        get
+        {
+            var ticks = Interlocked.Read(ref _lastHeartbeatTicks);
+            return ticks == 0 ? null : new DateTimeOffset(ticks, TimeSpan.Zero);
+        }
+
+        set => Interlocked.Exchange(ref _lastHeartbeatTicks, value?.UtcTicks ?? 0);
+    }
+
     /// <summary>Cancelled when the session is closed (replaced, queue full, lease lost, shutting down).</summary>
     public CancellationToken Closed => _closed.Token;
 

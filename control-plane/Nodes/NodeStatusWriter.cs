@@ -150,8 +150,9 @@ public sealed class NodeStatusWriter(IStateStore store, ClusterObjects objects, 
     /// <summary>
     /// Marks the node NotReady after its stream ended on this control plane, unless another
     /// control plane or a newer stream holds it (<paramref name="stillOwned"/> is asked after every read).
+    /// <paramref name="lastHeartbeat"/> (the last one heard on that stream) is recorded with it.
     /// </summary>
-    public async Task<bool> MarkDisconnectedAsync(string name, string memberId, Func<bool> stillOwned, CancellationToken cancellationToken)
+    public async Task<bool> MarkDisconnectedAsync(string name, string memberId, Func<bool> stillOwned, DateTimeOffset? lastHeartbeat, CancellationToken cancellationToken)
     {
         var at = time.GetUtcNow().ToString("HH:mm:ss", CultureInfo.InvariantCulture);
         return await UpdateStatusAsync(
@@ -167,6 +168,12 @@ public sealed class NodeStatusWriter(IStateStore store, ClusterObjects objects, 
                 status.State = NodeState.NotReady;
                 status.Reason = "AgentDisconnected";
                 status.Message = $"the agent's stream ended at {at}; replicas keep their last reported state until it reconnects";
+                if (lastHeartbeat is { } heard)
+                {
+                    // Exact, from the stream itself: the node lifecycle counts the grace from here (ADR 0015).
+                    status.LastHeartbeat = Timestamp.FromDateTimeOffset(heard);
+                }
+
                 return true;
             },
             cancellationToken);

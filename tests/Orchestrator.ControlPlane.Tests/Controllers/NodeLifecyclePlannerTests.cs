@@ -54,6 +54,32 @@ public sealed class NodeLifecyclePlannerTests
     }
 
     [Fact]
+    public void A_node_whose_stream_ended_is_judged_from_its_last_heartbeat_on_that_stream()
+    {
+        var seen = Start.AddMinutes(5);
+        var heard = seen - TimeSpan.FromMilliseconds(800);
+        var nodes = new[] { Live("node-1"), new NodeObservation("node-2", false, seen, Silence.Disconnected, heard), Live("node-3") };
+
+        var before = NodeLifecyclePlanner.Judge(nodes, heard + Grace - TimeSpan.FromMilliseconds(1), JudgingSince(Start), Options);
+        var after = NodeLifecyclePlanner.Judge(nodes, heard + Grace, JudgingSince(Start), Options);
+
+        Assert.Equal(new NodeSilent("node-2", heard + Grace), before.Verdicts.Single(v => v.Node == "node-2"));
+        var lost = Assert.Single(after.Lost);
+        Assert.Equal("node node-2 stopped sending heartbeats 3.0s ago (grace 3.0s)", lost.Message);
+    }
+
+    [Theory]
+    [InlineData(-800, -800)] // heard 0.8 s before it was seen gone: from then
+    [InlineData(-10_000, -3_000)] // a stale or skewed record: never more than a grace before it was seen gone
+    [InlineData(500, 0)] // "after" it was seen gone (another control plane's clock): from when it was seen gone
+    public void The_last_heartbeat_of_an_ended_stream_counts_only_within_a_grace_before_it_was_seen_gone(int heardMs, int stoppedMs)
+    {
+        var seen = Start.AddMinutes(5);
+        Assert.Equal(seen.AddMilliseconds(stoppedMs), NodeLifecyclePlanner.StoppedAt(seen.AddMilliseconds(heardMs), seen, Grace));
+        Assert.Equal(seen, NodeLifecyclePlanner.StoppedAt(null, seen, Grace));
+    }
+
+    [Fact]
     public void A_control_plane_that_just_started_gives_every_node_a_fresh_grace()
     {
         // Silent since long before the start (an old status says so), but judged only from the start.

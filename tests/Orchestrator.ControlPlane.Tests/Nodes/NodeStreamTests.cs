@@ -288,6 +288,7 @@ public sealed class NodeStreamTests : IAsyncLifetime
         Assert.Equal(NodeState.NotReady, node.Status.State);
         Assert.Equal("AgentDisconnected", node.Status.Reason);
         Assert.Equal("the agent's stream ended at 10:02:00; replicas keep their last reported state until it reconnects", node.Status.Message);
+        Assert.Equal(new DateTimeOffset(2026, 1, 15, 10, 2, 0, TimeSpan.Zero).TimeOfDay, node.Status.LastHeartbeat.ToDateTimeOffset().TimeOfDay);
         Assert.Null((await Cp.Store.GetAsync(StoreKeys.NodeLiveness("node-1"), cancellationToken: Ct)).Kv);
         Assert.Null(Cp.Sessions.Find("node-1"));
     }
