@@ -59,6 +59,7 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<NodeStatusWriter>();
         services.AddSingleton<ReplicaReportWriter>();
         services.AddSingleton<AssignmentFeed>();
+        services.AddSingleton<EndpointsFeed>();
         services.AddSingleton<NodeRegistrationAdmission>();
         services.AddSingleton<NodeConnection>();
         services.AddSingleton<LogsRelay>();
