@@ -18,6 +18,10 @@ public sealed class EndpointsControllerSource(IStateStore store) : IControllerSo
     private readonly Lock _lock = new();
     private readonly Dictionary<string, (string Owner, string Node)> _placed = new(StringComparer.Ordinal);
 
+    // Whether each node was Ready when its status was last seen: a status write that leaves that
+    // alone (the periodic last_heartbeat, an ack) changes no endpoints and starts no pass.
+    private readonly Dictionary<string, bool> _nodeReady = new(StringComparer.Ordinal);
+
     public string WatchPrefix => StoreKeys.Root;
 
     public async Task<(IReadOnlyCollection<string> Keys, long Revision)> ListKeysAsync(CancellationToken cancellationToken)
@@ -64,8 +68,10 @@ public sealed class EndpointsControllerSource(IStateStore store) : IControllerSo
         else if (StoreKeys.TryNameOf(key, StoreKeys.ReplicasPrefix, out var id))
         {
             var replica = Decode(change.Type == Store.WatchEventType.Put ? change.Kv : change.PrevKv);
+            string? known;
             lock (_lock)
             {
+                known = _placed.TryGetValue(id, out var placed) ? placed.Owner : null;
                 if (change.Type == Store.WatchEventType.Put && replica is not null)
                 {
                     Index(id, replica);
@@ -76,9 +82,10 @@ public sealed class EndpointsControllerSource(IStateStore store) : IControllerSo
                 }
             }
 
-            if (replica?.Spec?.Owner is { Kind: ServiceReconciler.OwnerKind } owner)
+            // A delete without its previous value: the index says whose it was.
+            if ((replica?.Spec?.Owner is { Kind: ServiceReconciler.OwnerKind } owner ? owner.Name : known) is { } name)
             {
-                yield return owner.Name;
+                yield return name;
             }
         }
         else if (StoreKeys.TryNameOf(key, StoreKeys.ReplicaStatusPrefix, out var statusId))
@@ -98,17 +105,58 @@ public sealed class EndpointsControllerSource(IStateStore store) : IControllerSo
         }
         else if (StoreKeys.TryNameOf(key, StoreKeys.NodesPrefix, out var node) || StoreKeys.TryNameOf(key, StoreKeys.NodeStatusPrefix, out node))
         {
-            List<string> owners;
-            lock (_lock)
-            {
-                owners = _placed.Values.Where(p => p.Node == node).Select(p => p.Owner).Distinct(StringComparer.Ordinal).ToList();
-            }
-
+            var owners = OwnersOn(node, key.StartsWith(StoreKeys.NodeStatusPrefix, StringComparison.Ordinal) ? change : null);
             foreach (var owner in owners)
             {
                 yield return owner;
             }
         }
+    }
+
+    /// <summary>
+    /// The services with a replica on <paramref name="node"/>; none for a status change
+    /// (<paramref name="statusChange"/>) that leaves the node's readiness as it was.
+    /// </summary>
+    private List<string> OwnersOn(string node, Store.WatchEvent? statusChange)
+    {
+        lock (_lock)
+        {
+            if (statusChange is not null && !ReadinessChanged(node, statusChange))
+            {
+                return [];
+            }
+
+            return _placed.Values.Where(p => p.Node == node).Select(p => p.Owner).Distinct(StringComparer.Ordinal).ToList();
+        }
+    }
+
+    /// <summary>Whether a node status change flips the node's readiness (or is the first seen). Caller holds the lock.</summary>
+    private bool ReadinessChanged(string node, Store.WatchEvent change)
+    {
+        bool ready;
+        if (change.Type == Store.WatchEventType.Delete)
+        {
+            ready = false;
+        }
+        else
+        {
+            try
+            {
+                ready = ProtoJson.Decode<NodeStatus>(change.Kv.Value, change.Kv.Key).State == NodeState.Ready;
+            }
+            catch (InvalidStoredObjectException)
+            {
+                ready = false;
+            }
+        }
+
+        if (_nodeReady.TryGetValue(node, out var before) && before == ready)
+        {
+            return false;
+        }
+
+        _nodeReady[node] = ready;
+        return true;
     }
 
     private void Index(string id, Replica replica)

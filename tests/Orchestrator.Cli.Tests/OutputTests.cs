@@ -64,6 +64,16 @@ public sealed class OutputTests
     }
 
     [Fact]
+    public void Describe_node_shows_the_endpoints_version_its_agent_acknowledged()
+    {
+        var node = new Node { Meta = new ObjectMeta { Name = "node-1" }, Info = new NodeInfo { Address = "127.0.0.2" }, Status = new NodeStatus { State = NodeState.Ready, EndpointsAckedVersion = 57 } };
+
+        var text = Describer.Describe(Wrap(node), new DescribeExtras([], [], []), Now);
+
+        Assert.Contains("version 57 applied (acknowledged by the agent)", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Endpoints_row_counts_what_it_does_not_list()
     {
         var e = WebEndpoints();
