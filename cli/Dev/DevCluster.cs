@@ -77,6 +77,9 @@ public sealed class DevNode
     public ReplicaSupervisor? Supervisor => App?.Services.GetService<ReplicaSupervisor>();
 
     public bool Running => App is not null;
+
+    /// <summary>The agent's HTTP endpoint (<c>/healthz</c>, <c>/endpoints</c>) while it runs.</summary>
+    public Uri? HttpUrl => App?.HttpUrl();
 }
 
 /// <summary>

@@ -154,6 +154,7 @@ public static class Describer
             .Field("Ports", info.Ports is null ? Humanize.None : $"{info.Ports.First}-{info.Ports.Last}")
             .Field("Last heartbeat", Ago(status.LastHeartbeat, now))
             .Field("Connected to", status.ConnectedTo)
+            .Field("Endpoints", status.EndpointsAckedVersion > 0 ? $"version {Num(status.EndpointsAckedVersion)} applied (acknowledged by the agent)" : Humanize.None)
             .Field("Agent", info.AgentVersion)
             .Field("OS", info.Os)
             .Field("Memory limits", info.MemoryEnforcement);

@@ -13,7 +13,7 @@ public static class ObjectTables
         ObjectKind.Node => ["NAME", "STATE", "ADDRESS", "CPU", "MEMORY", "REPLICAS", "DRIVERS", "LAST HEARTBEAT"],
         ObjectKind.Replica => ["ID", "OWNER", "NODE", "PHASE", "RESTARTS", "ENDPOINT", "AGE", "REASON"],
         ObjectKind.Event => ["TIME", "OBJECT", "TYPE", "REASON", "MESSAGE"],
-        ObjectKind.Endpoints => ["SERVICE", "PORT", "PUBLISHED", "PROTOCOL", "ENDPOINTS"],
+        ObjectKind.Endpoints => ["SERVICE", "PORT", "PUBLISHED", "PROTOCOL", "ENDPOINTS", "VERSION"],
         ObjectKind.ControlPlane => ["NAME", "ADDRESS", "ROLE", "SINCE", "AGE"],
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no table for this kind"),
     };
@@ -144,24 +144,32 @@ public static class ObjectTables
         e.Message,
     ];
 
+    /// <summary>At most this many endpoints are listed in a row; more are counted (<c>+9 more</c>).</summary>
+    public const int EndpointsListed = 3;
+
     public static IEnumerable<IReadOnlyList<string>> EndpointsRows(ServiceEndpoints e)
     {
+        var version = e.Version > 0 ? e.Version.ToString(CultureInfo.InvariantCulture) : Humanize.None;
         if (e.Ports.Count == 0)
         {
-            yield return [e.Service, Humanize.None, Humanize.None, Humanize.None, Humanize.None];
+            yield return [e.Service, Humanize.None, Humanize.None, Humanize.None, Humanize.None, version];
             yield break;
         }
 
         foreach (var port in e.Ports)
         {
             var endpoints = port.Endpoints.Select(x => $"{x.Endpoint?.Address}:{x.Endpoint?.Port}").ToList();
+            var listed = endpoints.Count <= EndpointsListed + 1
+                ? string.Join(',', endpoints)
+                : string.Join(',', endpoints.Take(EndpointsListed)) + $" +{endpoints.Count - EndpointsListed} more";
             yield return
             [
                 e.Service,
                 port.Port,
                 port.Published > 0 ? Num(port.Published) : Humanize.None,
                 Humanize.Protocol(port.Protocol),
-                endpoints.Count == 0 ? Humanize.None : string.Join(',', endpoints),
+                endpoints.Count == 0 ? Humanize.None : listed,
+                version,
             ];
         }
     }

@@ -12,6 +12,9 @@ public sealed class ControllerOptions
     /// <summary>Workers of the job controller: different jobs reconcile in parallel, one job never twice at a time.</summary>
     public int JobWorkers { get; set; } = 2;
 
+    /// <summary>Workers of the endpoints controller: different services publish in parallel, one service never twice at a time.</summary>
+    public int EndpointsWorkers { get; set; } = 2;
+
     /// <summary>Wait before the first retry of a failed job replica; doubles per failure of the job (10s, 20s, 40s, ... as Kubernetes).</summary>
     public TimeSpan JobBackoffBase { get; set; } = TimeSpan.FromSeconds(10);
 

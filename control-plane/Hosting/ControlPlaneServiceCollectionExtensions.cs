@@ -59,6 +59,7 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<NodeStatusWriter>();
         services.AddSingleton<ReplicaReportWriter>();
         services.AddSingleton<AssignmentFeed>();
+        services.AddSingleton<EndpointsFeed>();
         services.AddSingleton<NodeRegistrationAdmission>();
         services.AddSingleton<NodeConnection>();
         services.AddSingleton<LogsRelay>();
@@ -85,6 +86,7 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton(sp => new FencedStateStore(sp.GetRequiredService<IStateStore>(), sp.GetRequiredService<LeaderElector>()));
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<ServiceController>(sp, sp.GetRequiredService<FencedStateStore>()));
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<JobController>(sp, sp.GetRequiredService<FencedStateStore>()));
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<EndpointsController>(sp, sp.GetRequiredService<FencedStateStore>()));
         services.TryAddSingleton(new NodeLifecycleOptions());
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<NodeLifecycleLoop>(sp, sp.GetRequiredService<FencedStateStore>()));
 
@@ -105,6 +107,7 @@ public static class ControlPlaneServiceCollectionExtensions
                 sp.GetRequiredService<PlacementLoop>(),
                 sp.GetRequiredService<ServiceController>(),
                 sp.GetRequiredService<JobController>(),
+                sp.GetRequiredService<EndpointsController>(),
                 sp.GetRequiredService<HistoryCompactionService>(),
             ],
             sp.GetRequiredService<ILogger<LeaderOnlyServices>>()));

@@ -19,6 +19,7 @@ public sealed partial class NodeConnection(
     NodeStatusWriter nodes,
     ReplicaReportWriter reports,
     AssignmentFeed assignments,
+    EndpointsFeed endpoints,
     NodeStreamOptions streamOptions,
     NodeRegistrationAdmission admission,
     ControlPlaneOptions options,
@@ -46,6 +47,7 @@ public sealed partial class NodeConnection(
         using var running = CancellationTokenSource.CreateLinkedTokenSource(linked.Token, session.Closed);
         var registered = false;
         AssignmentSubscription? subscription = null;
+        EndpointsSubscription? endpointsSubscription = null;
         try
         {
             // A few registrations at a time: thousands of agents connecting at once (a control
@@ -88,6 +90,10 @@ public sealed partial class NodeConnection(
 
                 subscription = await assignments.SubscribeAsync(name, running.Token);
                 session.TrySend(new ControlMessage { Assignments = subscription.Set });
+
+                // Every service's endpoints, then their changes (docs/adr/0020-endpoints.md).
+                endpointsSubscription = await endpoints.SubscribeAsync(running.Token);
+                session.TrySend(new ControlMessage { Endpoints = endpointsSubscription.Full });
             }
             finally
             {
@@ -96,10 +102,11 @@ public sealed partial class NodeConnection(
 
             var writer = WriteAsync(session, responses, running.Token);
             var deltas = FollowAssignmentsAsync(session, subscription, running.Token);
+            var endpointUpdates = FollowEndpointsAsync(session, endpointsSubscription, running.Token);
             using var reports = new PendingReports(streamOptions.PendingReportsCapacity);
             var reportWriter = WriteReportsAsync(session, reports, running.Token);
             var reader = ReadAsync(session, requests, reports, running.Token);
-            await Task.WhenAny(writer, deltas, reader, reportWriter);
+            await Task.WhenAny(writer, deltas, endpointUpdates, reader, reportWriter);
             if (reader.IsCompletedSuccessfully)
             {
                 // The agent ended its stream: what it reported before that is still written (bounded).
@@ -114,7 +121,7 @@ public sealed partial class NodeConnection(
 
             // Whichever ended first decides; the others stop with the session.
             await running.CancelAsync();
-            await Task.WhenAll(Quiet(writer), Quiet(deltas), Quiet(reader), Quiet(reportWriter));
+            await Task.WhenAll(Quiet(writer), Quiet(deltas), Quiet(endpointUpdates), Quiet(reader), Quiet(reportWriter));
 
             // An agent that stops or restarts cancels its call: that is the agent going away, as a
             // clean end is, not an error of ours. (A reset that shows as an IOException is below.)
@@ -124,7 +131,7 @@ public sealed partial class NodeConnection(
                 return;
             }
 
-            foreach (var task in new[] { reader, reportWriter, deltas, writer })
+            foreach (var task in new[] { reader, reportWriter, deltas, endpointUpdates, writer })
             {
                 if (task.Exception?.InnerException is IOException broken)
                 {
@@ -161,6 +168,7 @@ public sealed partial class NodeConnection(
         finally
         {
             subscription?.Dispose();
+            endpointsSubscription?.Dispose();
             await EndAsync(session, registered);
         }
     }
@@ -221,6 +229,24 @@ public sealed partial class NodeConnection(
         }
     }
 
+    private static async Task FollowEndpointsAsync(NodeSession session, EndpointsSubscription subscription, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var update in subscription.Updates(cancellationToken))
+            {
+                if (!session.TrySend(new ControlMessage { Endpoints = update }))
+                {
+                    return;
+                }
+            }
+        }
+        catch (EndpointsFeedBrokenException e)
+        {
+            session.Close(new Status(StatusCode.Unavailable, $"node \"{session.Node}\": {e.Message}"));
+        }
+    }
+
     /// <summary>
     /// Writes the agent's reports in the order they came, off the read loop: a heartbeat is never
     /// queued behind store writes, so a busy store cannot make a live node's lease run out.
@@ -261,7 +287,7 @@ public sealed partial class NodeConnection(
                         {
                             // In the background: the next heartbeat must not wait for a store write.
                             lastStatusWrite = now;
-                            statusWrite = RecordHeartbeatAsync(session.Node, cancellationToken);
+                            statusWrite = RecordHeartbeatAsync(session.Node, session.EndpointsAck, cancellationToken);
                         }
 
                         break;
@@ -291,11 +317,11 @@ public sealed partial class NodeConnection(
     }
 
     /// <summary>Records <c>last_heartbeat</c>; a failure only means it is written on a later heartbeat.</summary>
-    private async Task RecordHeartbeatAsync(string node, CancellationToken cancellationToken)
+    private async Task RecordHeartbeatAsync(string node, long endpointsAck, CancellationToken cancellationToken)
     {
         try
         {
-            await nodes.RecordHeartbeatAsync(node, options.MemberId, cancellationToken);
+            await nodes.RecordHeartbeatAsync(node, options.MemberId, endpointsAck, cancellationToken);
         }
         catch (Exception e) when (e is StateStoreException or ObjectException or OperationCanceledException or ObjectDisposedException)
         {

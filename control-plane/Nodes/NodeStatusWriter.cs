@@ -127,7 +127,11 @@ public sealed class NodeStatusWriter(IStateStore store, ClusterObjects objects, 
     /// node is still connected to <paramref name="memberId"/>.
     /// </summary>
     /// <returns>False when the status names another control plane, or kept changing.</returns>
-    public async Task<bool> RecordHeartbeatAsync(string name, string memberId, CancellationToken cancellationToken)
+    public Task<bool> RecordHeartbeatAsync(string name, string memberId, CancellationToken cancellationToken) =>
+        RecordHeartbeatAsync(name, memberId, 0, cancellationToken);
+
+    /// <summary>As <see cref="RecordHeartbeatAsync(string, string, CancellationToken)"/>, also recording the endpoints version the agent acknowledged last.</summary>
+    public async Task<bool> RecordHeartbeatAsync(string name, string memberId, long endpointsAck, CancellationToken cancellationToken)
     {
         return await UpdateStatusAsync(
             name,
@@ -142,6 +146,7 @@ public sealed class NodeStatusWriter(IStateStore store, ClusterObjects objects, 
                 status.Reason = "";
                 status.Message = "";
                 status.LastHeartbeat = Timestamp.FromDateTimeOffset(time.GetUtcNow());
+                status.EndpointsAckedVersion = Math.Max(status.EndpointsAckedVersion, endpointsAck);
                 return true;
             },
             cancellationToken);

@@ -101,7 +101,13 @@ public sealed partial class ObjectKindInfo
 
     public static ObjectKindInfo Endpoints { get; } = new(
         ObjectKind.Endpoints, "endpoints", StoreKeys.EndpointsPrefix, null, dnsNames: true,
-        (spec, _) => new V1.Object { Endpoints = ProtoJson.Decode<ServiceEndpoints>(spec.Value, spec.Key) },
+        (spec, _) =>
+        {
+            // The version of a set is the store revision that wrote it (ADR 0020).
+            var e = ProtoJson.Decode<ServiceEndpoints>(spec.Value, spec.Key);
+            e.Version = spec.ModRevision;
+            return new V1.Object { Endpoints = e };
+        },
         _ => null);
 
     public static ObjectKindInfo ControlPlane { get; } = new(

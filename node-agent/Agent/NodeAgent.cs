@@ -6,6 +6,7 @@ using Grpc.Core;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Orchestrator.NodeAgent.Discovery;
 using Orchestrator.NodeAgent.Hosting;
 using Orchestrator.NodeAgent.Runtime;
 using Orchestrator.V1;
@@ -18,7 +19,8 @@ namespace Orchestrator.NodeAgent.Agent;
 /// The agent's side of the node stream (docs/adr/0005-node-stream.md). It registers with the
 /// node's description and everything the supervisor runs, heartbeats at the interval the control
 /// plane asks for, forwards the supervisor's reports, hands the full assignment set to the
-/// supervisor after every <c>AssignmentSet</c> or <c>AssignmentDelta</c>, and answers
+/// supervisor after every <c>AssignmentSet</c> or <c>AssignmentDelta</c>, keeps every service's
+/// endpoints (<see cref="EndpointsTable"/>) and acknowledges each version it applied, and answers
 /// <c>LogRequest</c>s over <c>PushLogs</c>. When the stream breaks it reconnects with capped,
 /// jittered exponential backoff, moving to the next <c>--server</c> after each failure, and
 /// registers again with a full report; replicas keep running meanwhile.
@@ -45,7 +47,8 @@ public sealed partial class NodeAgent : BackgroundService
         NodeInfo info,
         Func<Uri, CallInvoker> connect,
         TimeProvider time,
-        ILogger<NodeAgent>? logger = null)
+        ILogger<NodeAgent>? logger = null,
+        EndpointsTable? endpoints = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(supervisor);
@@ -65,7 +68,11 @@ public sealed partial class NodeAgent : BackgroundService
         _connect = connect;
         _time = time;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
+        Endpoints = endpoints ?? new EndpointsTable();
     }
+
+    /// <summary>Every service's endpoints as the control plane last sent them.</summary>
+    public EndpointsTable Endpoints { get; }
 
     /// <summary>The control plane this agent is registered with right now, or null while disconnected.</summary>
     public Uri? ConnectedTo => Volatile.Read(ref _session) is { Registered: true } session ? session.Server : null;
@@ -236,8 +243,15 @@ public sealed partial class NodeAgent : BackgroundService
                 case ControlMessage.MessageOneofCase.Reconnect:
                     LogReconnectAsked(_logger, session.Server, message.Reconnect.Reason);
                     return true;
+                case ControlMessage.MessageOneofCase.Endpoints:
+                    // Applied in version order; the ack says which version this node now serves.
+                    if (Endpoints.Apply(message.Endpoints))
+                    {
+                        session.Outgoing.Writer.TryWrite(new AgentMessage { EndpointsAck = new EndpointsAck { Version = Endpoints.Current.Version } });
+                    }
+
+                    break;
                 default:
-                    // Endpoint updates are for the routing mesh, which this agent does not host yet.
                     break;
             }
         }

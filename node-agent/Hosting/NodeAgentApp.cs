@@ -50,6 +50,16 @@ public static class NodeAgentApp
                 ? $"ok: node {options.NodeName}, not connected to a control plane (retrying)\n"
                 : $"ok: node {options.NodeName}, connected to {server}\n");
         });
+
+        // Every service's endpoints as this agent last received them, for client-side balancing (ADR 0020).
+        app.MapGet("/endpoints", (Discovery.EndpointsTable endpoints) => Results.Bytes(endpoints.Current.ToJson(), "application/json"));
+        app.MapGet("/endpoints/{service}", (string service, Discovery.EndpointsTable endpoints) =>
+        {
+            var snapshot = endpoints.Current;
+            return snapshot.ServiceJson(service) is { } json
+                ? Results.Bytes(json, "application/json")
+                : Results.Text($"no endpoints for service \"{service}\" at version {snapshot.Version}: the service does not exist, or the control plane has not published it yet; GET /endpoints lists every service\n", statusCode: StatusCodes.Status404NotFound);
+        });
         return app;
     }
 

@@ -29,6 +29,7 @@ public static class NodeAgentServiceCollectionExtensions
         services.AddSingleton(sp => RuntimeSelection.Create(options, dockerVersion, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<IEnumerable<IContainerRuntime>>(sp => sp.GetRequiredService<RuntimeSelection>().Runtimes);
         services.AddSingleton<NodeApiChannels>();
+        services.AddSingleton<Discovery.EndpointsTable>();
         if (!services.Any(d => d.ServiceType == typeof(INodeSupervisor)))
         {
             services.AddSingleton(sp => new ReplicaSupervisor(
@@ -59,7 +60,8 @@ public static class NodeAgentServiceCollectionExtensions
                 info,
                 sp.GetRequiredService<NodeApiChannels>().Connect,
                 sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILogger<Agent.NodeAgent>>());
+                sp.GetRequiredService<ILogger<Agent.NodeAgent>>(),
+                sp.GetRequiredService<Discovery.EndpointsTable>());
         });
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<Agent.NodeAgent>());
         return services;

@@ -132,6 +132,33 @@ public sealed class EndToEndTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Get_endpoints_lists_every_service_or_one_with_the_version_it_was_written_at()
+    {
+        var store = new MessageStore(_cp.Store);
+        var web = Samples.WebEndpoints();
+        web.Version = 0;
+        await store.PutAsync(StoreKeys.Endpoints("web"), web, 0, cancellationToken: TestContext.Current.CancellationToken);
+        var api = new ServiceEndpoints { Service = "api", Ports = { new PortEndpoints { Port = "grpc", Protocol = Protocol.Tcp } } };
+        await store.PutAsync(StoreKeys.Endpoints("api"), api, 0, cancellationToken: TestContext.Current.CancellationToken);
+        var webRevision = (await _cp.Store.GetAsync(StoreKeys.Endpoints("web"), 0, TestContext.Current.CancellationToken)).Kv!.ModRevision;
+
+        var all = await Run("get", "endpoints");
+        var one = await Run("get", "ep", "web");
+        var json = await Run("get", "endpoints/web", "-o", "json");
+        var missing = await Run("get", "endpoints", "nosuch");
+
+        Assert.Equal(0, all.ExitCode);
+        Assert.Equal(["SERVICE", "PORT", "PUBLISHED", "PROTOCOL", "ENDPOINTS", "VERSION"], Words(all.StdoutLines[0]));
+        Assert.Equal(["api", "grpc", "<none>", "tcp", "<none>"], Words(all.StdoutLines[1])[..5]);
+        Assert.Equal(["web", "http", "8080", "http", "127.0.0.2:20001,127.0.0.3:20004", $"{webRevision}"], Words(all.StdoutLines[2]));
+        Assert.Equal(0, one.ExitCode);
+        Assert.Equal(2, one.StdoutLines.Length);
+        Assert.Equal(webRevision, Google.Protobuf.JsonParser.Default.Parse<ServiceEndpoints>(json.Stdout).Version);
+        Assert.NotEqual(0, missing.ExitCode);
+        Assert.Contains("nosuch", missing.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Scale_changes_the_count_and_keeps_the_revision()
     {
         await RunWithStdin(Web, "apply", "-f", "-");

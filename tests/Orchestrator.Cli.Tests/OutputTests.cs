@@ -64,6 +64,31 @@ public sealed class OutputTests
     }
 
     [Fact]
+    public void Describe_node_shows_the_endpoints_version_its_agent_acknowledged()
+    {
+        var node = new Node { Meta = new ObjectMeta { Name = "node-1" }, Info = new NodeInfo { Address = "127.0.0.2" }, Status = new NodeStatus { State = NodeState.Ready, EndpointsAckedVersion = 57 } };
+
+        var text = Describer.Describe(Wrap(node), new DescribeExtras([], [], []), Now);
+
+        Assert.Contains("version 57 applied (acknowledged by the agent)", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Endpoints_row_counts_what_it_does_not_list()
+    {
+        var e = WebEndpoints();
+        for (var i = 0; i < 8; i++)
+        {
+            e.Ports[0].Endpoints.Add(new ReplicaEndpoint { Replica = $"web-{i:00000}", Node = "node-3", Endpoint = new Endpoint { Address = "127.0.0.4", Port = 21000 + i } });
+        }
+
+        var row = Assert.Single(ObjectTables.EndpointsRows(e));
+
+        Assert.Equal("127.0.0.2:20001,127.0.0.3:20004,127.0.0.4:21000 +7 more", row[4]);
+        Assert.Equal("41", row[5]);
+    }
+
+    [Fact]
     public async Task Control_planes_table_shows_address_role_how_long_in_the_role_and_age()
     {
         var leader = new ControlPlaneMember { Id = "cp-2", ApiAddress = "http://10.0.0.2:7070", Leader = true, Since = Timestamp.FromDateTimeOffset(Now.AddSeconds(-42)), Started = Timestamp.FromDateTimeOffset(Now.AddHours(-3)), TermRevision = 118 };

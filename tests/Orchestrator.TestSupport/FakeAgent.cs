@@ -96,13 +96,20 @@ public sealed class FakeAgent : IAsyncDisposable
             : throw new InvalidOperationException($"expected {expected} from the control plane, got {message.MessageCase}: {message}");
     }
 
-    /// <summary>Reads <c>Registered</c> and the full assignment set that follows it.</summary>
+    /// <summary>
+    /// Reads <c>Registered</c>, the full assignment set that follows it, and the full endpoints
+    /// update after that (kept in <see cref="InitialEndpoints"/>).
+    /// </summary>
     public async Task<(Registered Registered, AssignmentSet Assignments)> HandshakeAsync(CancellationToken cancellationToken = default)
     {
         var registered = (await NextAsync(ControlMessage.MessageOneofCase.Registered, cancellationToken)).Registered;
         var set = (await NextAsync(ControlMessage.MessageOneofCase.Assignments, cancellationToken)).Assignments;
+        InitialEndpoints = (await NextAsync(ControlMessage.MessageOneofCase.Endpoints, cancellationToken)).Endpoints;
         return (registered, set);
     }
+
+    /// <summary>The full endpoints update <see cref="HandshakeAsync"/> read (null before it).</summary>
+    public EndpointsUpdate? InitialEndpoints { get; private set; }
 
     /// <summary>How the stream ended: OK when the control plane completed it, otherwise its error status.</summary>
     public Task<Status> EndedAsync(CancellationToken cancellationToken = default) => _ended.Task.WaitAsync(cancellationToken);

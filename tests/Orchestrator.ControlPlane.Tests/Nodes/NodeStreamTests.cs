@@ -6,6 +6,7 @@ using Orchestrator.ControlPlane.Controllers;
 using Orchestrator.ControlPlane.Leadership;
 using Orchestrator.ControlPlane.Nodes;
 using Orchestrator.ControlPlane.Store;
+using Orchestrator.ControlPlane.Tests.Controllers;
 using Orchestrator.TestSupport;
 using Orchestrator.V1;
 
@@ -405,6 +406,71 @@ public sealed class NodeStreamTests : IAsyncLifetime
         await Cp.WaitForAsync(ObjectKind.Replica, "web-r1", o => o.Replica.Status?.Phase == Phase.Starting, Ct);
 
         Assert.Equal(42, Cp.Sessions.EndpointsAck("node-1"));
+    }
+
+    [Fact]
+    public async Task Every_agent_gets_the_full_endpoints_then_deltas_and_its_ack_is_recorded()
+    {
+        // A grace of many heartbeats: the clock moves on to the next heartbeat status write.
+        await using var cp = await NodeCluster.StartAsync(new NodeStreamOptions { NodeGrace = TimeSpan.FromSeconds(30) }, cancellationToken: Ct);
+        var api = new ServiceEndpoints { Service = "api", Ports = { new PortEndpoints { Port = "grpc", Protocol = Protocol.Tcp } } };
+        await cp.Messages.PutAsync(StoreKeys.Endpoints("api"), api, 0, cancellationToken: Ct);
+        await using var one = await cp.ConnectAsync("node-1", cancellationToken: Ct);
+        await one.HandshakeAsync(Ct);
+        await using var two = await cp.ConnectAsync("node-2", cancellationToken: Ct);
+        await two.HandshakeAsync(Ct);
+
+        var full = one.InitialEndpoints!;
+        Assert.True(full.Full);
+        var apiVersion = (await cp.Store.GetAsync(StoreKeys.Endpoints("api"), 0, Ct)).Kv!.ModRevision;
+        Assert.Equal("api", Assert.Single(full.Services).Service);
+        Assert.Equal(apiVersion, full.Services[0].Version);
+        Assert.True(full.Version >= apiVersion);
+        Assert.True(two.InitialEndpoints!.Full);
+
+        // A new service's endpoints reach every agent as a delta at the revision that wrote them.
+        var web = new ServiceEndpoints
+        {
+            Service = "web",
+            Ports =
+            {
+                new PortEndpoints
+                {
+                    Port = "http",
+                    Published = 8080,
+                    Protocol = Protocol.Http,
+                    Endpoints = { new ReplicaEndpoint { Replica = "web-aaaaa", Node = "node-1", Endpoint = new Endpoint { Address = "127.0.0.2", Port = 20001 } } },
+                },
+            },
+        };
+        var written = (await cp.Messages.PutAsync(StoreKeys.Endpoints("web"), web, 0, cancellationToken: Ct))!.Value;
+        foreach (var agent in new[] { one, two })
+        {
+            var delta = (await agent.NextAsync(ControlMessage.MessageOneofCase.Endpoints, Ct)).Endpoints;
+            Assert.False(delta.Full);
+            Assert.Equal(written, delta.Version);
+            Assert.Equal("127.0.0.2", Assert.Single(Assert.Single(delta.Services).Ports[0].Endpoints).Endpoint.Address);
+            Assert.Equal(written, delta.Services[0].Version);
+            Assert.Empty(delta.RemovedServices);
+        }
+
+        // A deleted service is named in removed_services.
+        await cp.Store.TxnAsync(Txn.Unconditional(TxnOp.Delete(StoreKeys.Endpoints("api"))), Ct);
+        var removal = (await one.NextAsync(ControlMessage.MessageOneofCase.Endpoints, Ct)).Endpoints;
+        Assert.Equal(["api"], removal.RemovedServices);
+        Assert.Empty(removal.Services);
+        Assert.True(removal.Version > written);
+
+        // The ack is recorded per node, and written to the node status with the next heartbeat write.
+        await one.SendAsync(new AgentMessage { EndpointsAck = new EndpointsAck { Version = removal.Version } }, Ct);
+        await Eventually.TrueAsync(() => cp.Sessions.EndpointsAck("node-1") == removal.Version, "the ack of node-1 recorded", Ct);
+        Assert.Null(cp.Sessions.EndpointsAck("node-2"));
+        cp.Time.Advance(TimeSpan.FromSeconds(6));
+        await one.HeartbeatAsync(1, Ct);
+        await cp.WaitForAsync(ObjectKind.Node, "node-1", o => o.Node.Status?.EndpointsAckedVersion == removal.Version, Ct);
+
+        // One watch on the endpoints serves every stream.
+        Assert.Equal(2, cp.App.Services.GetRequiredService<EndpointsFeed>().SubscriberCount);
     }
 
     /// <summary>Records what is logged at Error or above.</summary>
