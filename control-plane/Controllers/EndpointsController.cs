@@ -218,7 +218,7 @@ public sealed partial class EndpointsReconciler(IStateStore store, ILogger<Endpo
         IReadOnlyDictionary<string, Node> nodes = new Dictionary<string, Node>(StringComparer.Ordinal);
         if (service is not null)
         {
-            replicas = (await ServiceReconciler.ReadReplicasAsync(store, revision, r => r.Spec?.Owner is { Kind: ServiceReconciler.OwnerKind } owner && owner.Name == key, cancellationToken))
+            replicas = (await ServiceReconciler.ReadOwnedReplicasAsync(store, revision, ServiceReconciler.OwnerKind, key, cancellationToken))
                 .Select(r => r.Replica)
                 .ToList();
             nodes = await ReadNodesAsync(revision, cancellationToken);

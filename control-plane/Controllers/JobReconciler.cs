@@ -44,7 +44,7 @@ public sealed partial class JobReconciler(
             job.Status = statusRead.Kv is null ? null : ProtoJson.Decode<JobStatus>(statusRead.Kv.Value, statusKey);
         }
 
-        var replicas = await ServiceReconciler.ReadReplicasAsync(store, revision, r => r.Spec?.Owner is { Kind: OwnerKind } owner && owner.Name == key, cancellationToken);
+        var replicas = await ServiceReconciler.ReadOwnedReplicasAsync(store, revision, OwnerKind, key, cancellationToken);
         var now = time.GetUtcNow();
         var plan = _planner.Plan(job, replicas.Select(r => r.Replica).ToList(), now);
         var byId = replicas.ToDictionary(r => r.Replica.Meta.Name, StringComparer.Ordinal);

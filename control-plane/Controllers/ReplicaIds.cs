@@ -14,11 +14,18 @@ public static class ReplicaIds
     private const int MaxLength = 63;
     private const string Alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
 
-    public static string New(string owner)
+    public static string New(string owner) => Prefix(owner) + RandomNumberGenerator.GetString(Alphabet, SuffixLength);
+
+    /// <summary>
+    /// What every id of <paramref name="owner"/>'s replicas starts with (<c>web-</c>): a store list
+    /// under it finds them without reading the whole cluster (it may also find the replicas of an
+    /// owner whose name continues, <c>web-api-…</c>, so callers still check the owner).
+    /// </summary>
+    public static string Prefix(string owner)
     {
         ArgumentException.ThrowIfNullOrEmpty(owner);
         var head = owner.Length > MaxLength - SuffixLength - 1 ? owner[..(MaxLength - SuffixLength - 1)].TrimEnd('-') : owner;
-        return head + "-" + RandomNumberGenerator.GetString(Alphabet, SuffixLength);
+        return head + "-";
     }
 
     /// <summary>The owner name an id was made from, when it was not cut (null if the id has no suffix).</summary>

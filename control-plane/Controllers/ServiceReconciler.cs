@@ -40,7 +40,7 @@ public sealed partial class ServiceReconciler(
             service.Status = statusRead.Kv is null ? null : DecodeServiceStatus(statusRead.Kv);
         }
 
-        var replicas = await ReadReplicasAsync(store, revision, r => r.Spec?.Owner is { Kind: OwnerKind } owner && owner.Name == key, cancellationToken);
+        var replicas = await ReadOwnedReplicasAsync(store, revision, OwnerKind, key, cancellationToken);
         var nodes = await ReadNodesAsync(replicas.Select(r => r.Replica.Spec.Node), revision, cancellationToken);
         var history = service is null ? [] : await ReadHistoryAsync(key, revision, cancellationToken);
 
@@ -304,10 +304,26 @@ public sealed partial class ServiceReconciler(
     internal sealed record StoredReplica(Replica Replica, long SpecModRevision, long StatusModRevision);
 
     /// <summary>Every replica that <paramref name="select"/> accepts, with its status, read at <paramref name="atRevision"/>.</summary>
-    internal static async Task<IReadOnlyList<StoredReplica>> ReadReplicasAsync(IStateStore store, long atRevision, Func<Replica, bool> select, CancellationToken cancellationToken)
+    internal static Task<IReadOnlyList<StoredReplica>> ReadReplicasAsync(IStateStore store, long atRevision, Func<Replica, bool> select, CancellationToken cancellationToken) =>
+        ReadReplicasAsync(store, atRevision, "", select, cancellationToken);
+
+    /// <summary>
+    /// The replicas of one owner (<paramref name="ownerKind"/>/<paramref name="owner"/>), read at
+    /// <paramref name="atRevision"/> from under their id prefix only (<see cref="ReplicaIds.Prefix"/>),
+    /// so a pass costs the size of the owner, not of the cluster.
+    /// </summary>
+    internal static Task<IReadOnlyList<StoredReplica>> ReadOwnedReplicasAsync(IStateStore store, long atRevision, string ownerKind, string owner, CancellationToken cancellationToken) =>
+        ReadReplicasAsync(
+            store,
+            atRevision,
+            ReplicaIds.Prefix(owner),
+            r => r.Spec?.Owner is { } o && o.Kind == ownerKind && o.Name == owner,
+            cancellationToken);
+
+    private static async Task<IReadOnlyList<StoredReplica>> ReadReplicasAsync(IStateStore store, long atRevision, string idPrefix, Func<Replica, bool> select, CancellationToken cancellationToken)
     {
-        var specs = await store.ListAsync(StoreKeys.ReplicasPrefix, atRevision, 0, cancellationToken);
-        var statuses = await store.ListAsync(StoreKeys.ReplicaStatusPrefix, specs.Revision, 0, cancellationToken);
+        var specs = await store.ListAsync(StoreKeys.ReplicasPrefix + idPrefix, atRevision, 0, cancellationToken);
+        var statuses = await store.ListAsync(StoreKeys.ReplicaStatusPrefix + idPrefix, specs.Revision, 0, cancellationToken);
         var statusById = new Dictionary<string, KeyValue>(StringComparer.Ordinal);
         foreach (var kv in statuses.Items)
         {

@@ -96,4 +96,25 @@ public sealed class ReplicaWritesTests : IAsyncLifetime
         Assert.Empty((await Store.ListAsync(StoreKeys.ReplicasPrefix, cancellationToken: Ct)).Items);
         Assert.Empty((await Store.ListAsync(StoreKeys.ReplicaStatusPrefix, cancellationToken: Ct)).Items);
     }
+
+    [Fact]
+    public async Task An_owners_replicas_are_read_from_under_its_id_prefix_and_checked_for_the_owner()
+    {
+        var web = await ReplicaWrites.CreateManyAsync(Store, "service", "web", StoreKeys.Service("web"), _serviceModRevision, Specs(3), _time.GetUtcNow(), Ct);
+
+        // "web-api" shares the prefix "web-"; a job named "web" shares it too; "api" does not.
+        var others = new[] { ("service", "web-api"), ("job", "web"), ("service", "api") };
+        foreach (var (kind, owner) in others)
+        {
+            var put = await Store.TxnAsync(Txn.Unconditional(TxnOp.Put(StoreKeys.Service(owner + "-" + kind), ProtoJson.Encode(new Service()))), Ct);
+            var spec = new ReplicaSpec { Owner = new OwnerRef { Kind = kind, Name = owner }, Revision = 1, Desired = DesiredState.Run, Generation = 1 };
+            await ReplicaWrites.CreateManyAsync(Store, kind, owner, StoreKeys.Service(owner + "-" + kind), put.Revision, [spec], _time.GetUtcNow(), Ct);
+        }
+
+        var read = await ServiceReconciler.ReadOwnedReplicasAsync(Store, 0, "service", "web", Ct);
+
+        Assert.Equal(web.Order(StringComparer.Ordinal), read.Select(r => r.Replica.Meta.Name).Order(StringComparer.Ordinal));
+        Assert.All(read, r => Assert.Equal(Phase.Pending, r.Replica.Status.Phase));
+        Assert.Equal(6, (await Store.ListAsync(StoreKeys.ReplicasPrefix, cancellationToken: Ct)).Items.Count);
+    }
 }
