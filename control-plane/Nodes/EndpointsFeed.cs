@@ -141,7 +141,7 @@ public sealed partial class EndpointsFeed(IStateStore store, ILogger<EndpointsFe
 
                 foreach (var subscriber in _subscribers)
                 {
-                    subscriber.Channel.Writer.TryComplete(new EndpointsFeedBrokenException(e));
+                    subscriber.Complete(new EndpointsFeedBrokenException(e));
                 }
 
                 _subscribers.Clear();
@@ -184,7 +184,7 @@ public sealed partial class EndpointsFeed(IStateStore store, ILogger<EndpointsFe
 
             foreach (var subscriber in _subscribers)
             {
-                subscriber.Channel.Writer.TryWrite(delta);
+                subscriber.Offer(delta);
             }
         }
     }
@@ -219,13 +219,86 @@ public sealed partial class EndpointsFeed(IStateStore store, ILogger<EndpointsFe
             _subscribers.Remove(subscriber);
         }
 
-        subscriber.Channel.Writer.TryComplete();
+        subscriber.Complete(null);
     }
 
+    /// <summary>
+    /// One node stream's pending changes, merged: per service only its latest set (or its
+    /// removal) waits to be sent, with the latest version. A node that reads slower than the
+    /// endpoints change gets fewer, merged updates, and what waits for it is bounded by the
+    /// number of services, not by the number of changes (a 10,000-replica service turning Ready
+    /// one replica at a time would otherwise queue 10,000 full sets for every node).
+    /// </summary>
     internal sealed class Subscriber(EndpointsFeed feed) : IDisposable
     {
-        // Unbounded: the node session's own bounded queue is where a slow agent is cut off.
-        public Channel<EndpointsUpdate> Channel { get; } = System.Threading.Channels.Channel.CreateUnbounded<EndpointsUpdate>(new UnboundedChannelOptions { SingleReader = true });
+        private readonly Lock _gate = new();
+        private readonly Dictionary<string, ServiceEndpoints?> _pending = new(StringComparer.Ordinal);
+        private readonly Channel<bool> _signal = System.Threading.Channels.Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
+        private long _version;
+
+        /// <summary>Merges <paramref name="delta"/> into what waits to be sent.</summary>
+        public void Offer(EndpointsUpdate delta)
+        {
+            lock (_gate)
+            {
+                foreach (var service in delta.Services)
+                {
+                    _pending[service.Service] = service;
+                }
+
+                foreach (var removed in delta.RemovedServices)
+                {
+                    _pending[removed] = null;
+                }
+
+                _version = Math.Max(_version, delta.Version);
+            }
+
+            _signal.Writer.TryWrite(true);
+        }
+
+        /// <summary>Ends the updates: cleanly (null), or with <paramref name="error"/> thrown to the reader.</summary>
+        public void Complete(Exception? error) => _signal.Writer.TryComplete(error);
+
+        /// <summary>The merged changes, one update each time something is pending.</summary>
+        public async IAsyncEnumerable<EndpointsUpdate> ReadAllAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+        {
+            while (await _signal.Reader.WaitToReadAsync(cancellationToken))
+            {
+                _signal.Reader.TryRead(out _);
+                if (Take() is { } update)
+                {
+                    yield return update;
+                }
+            }
+        }
+
+        private EndpointsUpdate? Take()
+        {
+            lock (_gate)
+            {
+                if (_pending.Count == 0)
+                {
+                    return null;
+                }
+
+                var update = new EndpointsUpdate { Version = _version };
+                foreach (var (service, endpoints) in _pending.OrderBy(p => p.Key, StringComparer.Ordinal))
+                {
+                    if (endpoints is null)
+                    {
+                        update.RemovedServices.Add(service);
+                    }
+                    else
+                    {
+                        update.Services.Add(endpoints);
+                    }
+                }
+
+                _pending.Clear();
+                return update;
+            }
+        }
 
         public void Dispose() => feed.Remove(this);
     }
@@ -255,7 +328,7 @@ public sealed class EndpointsSubscription : IDisposable
     /// Changes after the full set, in revision order. Throws <see cref="EndpointsFeedBrokenException"/>
     /// when the feed lost its watch (the stream should end so the agent resyncs).
     /// </summary>
-    public IAsyncEnumerable<EndpointsUpdate> Updates(CancellationToken cancellationToken) => _subscriber.Channel.Reader.ReadAllAsync(cancellationToken);
+    public IAsyncEnumerable<EndpointsUpdate> Updates(CancellationToken cancellationToken) => _subscriber.ReadAllAsync(cancellationToken);
 
     public void Dispose() => _subscriber.Dispose();
 }

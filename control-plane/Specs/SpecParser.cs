@@ -42,9 +42,10 @@ public static class SpecParser
 
             return new SpecParseResult([], reader.Errors);
         }
-        catch (InvalidOperationException)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
-            // YamlDotNet's scanner fails this way on some malformed flow collections; the last event it
+            // YamlDotNet's scanner fails this way on some malformed flow collections, and its node
+            // loader on some stray events (" : .\"é" ends a mapping early); the last event it
             // produced is the closest position we have.
             var mark = parser.Current?.End ?? Mark.Empty;
             reader.Error((int)mark.Line, (int)mark.Column, "", $"not valid YAML (column {mark.Column}): a [list] or {{mapping}} is not closed or a value is not quoted; close the brackets and quote values that contain : [ ] {{ }} or ,");

@@ -22,6 +22,16 @@ public class SpecParserRobustnessTests
         });
     }
 
+    [Theory]
+    [InlineData(" : .\"\u00e9\u1c42")] // YamlDotNet's node loader threw ArgumentException on it
+    public void Texts_that_once_made_the_parser_throw_give_errors(string text)
+    {
+        AssertAnswers(text);
+        var result = SpecParser.Parse(text, "fuzz.yaml");
+        Assert.False(result.IsValid);
+        Assert.StartsWith("not valid YAML", Assert.Single(result.Errors).Message, StringComparison.Ordinal);
+    }
+
     [Property(MaxTest = 500)]
     public void Any_text_gives_documents_or_errors(string? text)
     {
