@@ -208,10 +208,6 @@ public sealed partial class NodeConnection(
         await foreach (var message in session.Outgoing.ReadAllAsync(cancellationToken))
         {
             await responses.WriteAsync(message, cancellationToken);
-            if (message.MessageCase == ControlMessage.MessageOneofCase.Endpoints)
-            {
-                session.EndpointsWritten();
-            }
         }
     }
 
@@ -243,18 +239,11 @@ public sealed partial class NodeConnection(
                 {
                     return;
                 }
-
-                // One endpoints update in flight per node: what changes meanwhile is merged into the next.
-                await session.WaitEndpointsWrittenAsync(cancellationToken);
             }
         }
         catch (EndpointsFeedBrokenException e)
         {
             session.Close(new Status(StatusCode.Unavailable, $"node \"{session.Node}\": {e.Message}"));
-        }
-        catch (ObjectDisposedException)
-        {
-            // The session ended while the last update was in flight.
         }
     }
 

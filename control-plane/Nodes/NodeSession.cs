@@ -64,30 +64,6 @@ public sealed class NodeSession : IDisposable
         }
     }
 
-    private readonly SemaphoreSlim _endpointsWritten = new(0, 1);
-
-    /// <summary>Called by the stream's writer once an endpoints update is on the wire.</summary>
-    internal void EndpointsWritten()
-    {
-        if (_endpointsWritten.CurrentCount == 0)
-        {
-            try
-            {
-                _endpointsWritten.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-                // Released by a racing call: one signal is all the reader needs.
-            }
-        }
-    }
-
-    /// <summary>
-    /// Waits until the endpoints update queued last is on the wire, so the next one is merged
-    /// from everything that changed meanwhile instead of queued behind it.
-    /// </summary>
-    internal Task WaitEndpointsWrittenAsync(CancellationToken cancellationToken) => _endpointsWritten.WaitAsync(cancellationToken);
-
     /// <summary>The last endpoints version the agent's proxy acknowledged on this stream.</summary>
     public long EndpointsAck => Interlocked.Read(ref _endpointsAck);
 
@@ -154,6 +130,5 @@ public sealed class NodeSession : IDisposable
     public void Dispose()
     {
         _closed.Dispose();
-        _endpointsWritten.Dispose();
     }
 }
