@@ -67,7 +67,7 @@ public sealed class EndpointsControllerSource(IStateStore store) : IControllerSo
         }
         else if (StoreKeys.TryNameOf(key, StoreKeys.ReplicasPrefix, out var id))
         {
-            var replica = Decode(change.Type == Store.WatchEventType.Put ? change.Kv : change.PrevKv);
+            var replica = ServiceControllerSource.DecodeReplica(change.Type == Store.WatchEventType.Put ? change.Kv : change.PrevKv);
             string? known;
             lock (_lock)
             {
@@ -170,23 +170,6 @@ public sealed class EndpointsControllerSource(IStateStore store) : IControllerSo
             _placed.Remove(id);
         }
     }
-
-    private static Replica? Decode(KeyValue? kv)
-    {
-        if (kv is null || kv.Value.Length == 0)
-        {
-            return null;
-        }
-
-        try
-        {
-            return ProtoJson.Decode<Replica>(kv.Value, kv.Key);
-        }
-        catch (InvalidStoredObjectException)
-        {
-            return null;
-        }
-    }
 }
 
 /// <summary>
@@ -268,29 +251,12 @@ public sealed partial class EndpointsReconciler(IStateStore store, ILogger<Endpo
     /// <summary>Every node (status merged) at <paramref name="atRevision"/>, by name; two list reads.</summary>
     private async Task<IReadOnlyDictionary<string, Node>> ReadNodesAsync(long atRevision, CancellationToken cancellationToken)
     {
-        var specs = await store.ListAsync(StoreKeys.NodesPrefix, atRevision, 0, cancellationToken);
-        var statuses = await store.ListAsync(StoreKeys.NodeStatusPrefix, specs.Revision, 0, cancellationToken);
-        var statusByName = new Dictionary<string, KeyValue>(StringComparer.Ordinal);
-        foreach (var kv in statuses.Items)
-        {
-            if (StoreKeys.TryNameOf(kv.Key, StoreKeys.NodeStatusPrefix, out var name))
-            {
-                statusByName[name] = kv;
-            }
-        }
-
         var nodes = new Dictionary<string, Node>(StringComparer.Ordinal);
-        foreach (var kv in specs.Items)
+        foreach (var (name, kv, status) in await ServiceReconciler.ListNodesAsync(store, atRevision, cancellationToken))
         {
-            if (!StoreKeys.TryNameOf(kv.Key, StoreKeys.NodesPrefix, out var name))
-            {
-                continue;
-            }
-
             try
             {
                 var node = ProtoJson.Decode<Node>(kv.Value, kv.Key);
-                var status = statusByName.GetValueOrDefault(name);
                 node.Status = status is null ? null : ProtoJson.Decode<NodeStatus>(status.Value, status.Key);
                 nodes[name] = node;
             }

@@ -65,7 +65,7 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
         else if (StoreKeys.TryNameOf(key, StoreKeys.ReplicasPrefix, out var id))
         {
             var value = change.Type == Store.WatchEventType.Put ? change.Kv : change.PrevKv;
-            var replica = Decode(value);
+            var replica = DecodeReplica(value);
             lock (_lock)
             {
                 if (change.Type == Store.WatchEventType.Put && replica is not null)
@@ -137,7 +137,8 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
         }
     }
 
-    private static Replica? Decode(KeyValue? kv)
+    /// <summary>The replica a watch event's key holds; null when it holds none (a delete) or nothing readable.</summary>
+    internal static Replica? DecodeReplica(KeyValue? kv)
     {
         if (kv is null || kv.Value.Length == 0)
         {

@@ -184,22 +184,11 @@ public sealed partial class ServiceReconciler(
         if (wanted.Count > NodesReadOneByOne)
         {
             var set = wanted.ToHashSet(StringComparer.Ordinal);
-            var specs = await store.ListAsync(StoreKeys.NodesPrefix, atRevision, 0, cancellationToken);
-            var statuses = await store.ListAsync(StoreKeys.NodeStatusPrefix, specs.Revision, 0, cancellationToken);
-            var statusByName = new Dictionary<string, KeyValue>(StringComparer.Ordinal);
-            foreach (var kv in statuses.Items)
+            foreach (var (name, spec, status) in await ListNodesAsync(store, atRevision, cancellationToken))
             {
-                if (StoreKeys.TryNameOf(kv.Key, StoreKeys.NodeStatusPrefix, out var name) && set.Contains(name))
+                if (set.Contains(name))
                 {
-                    statusByName[name] = kv;
-                }
-            }
-
-            foreach (var kv in specs.Items)
-            {
-                if (StoreKeys.TryNameOf(kv.Key, StoreKeys.NodesPrefix, out var name) && set.Contains(name))
-                {
-                    nodes.Add(DecodeNode(name, kv, statusByName.GetValueOrDefault(name)));
+                    nodes.Add(DecodeNode(name, spec, status));
                 }
             }
 
@@ -216,6 +205,32 @@ public sealed partial class ServiceReconciler(
 
             var status = await store.GetAsync(StoreKeys.NodeStatus(name), atRevision, cancellationToken);
             nodes.Add(DecodeNode(name, spec.Kv, status.Kv));
+        }
+
+        return nodes;
+    }
+
+    /// <summary>Every node's spec key with its status key (null when it has none), read at <paramref name="atRevision"/> with two list reads.</summary>
+    internal static async Task<IReadOnlyList<(string Name, KeyValue Spec, KeyValue? Status)>> ListNodesAsync(IStateStore store, long atRevision, CancellationToken cancellationToken)
+    {
+        var specs = await store.ListAsync(StoreKeys.NodesPrefix, atRevision, 0, cancellationToken);
+        var statuses = await store.ListAsync(StoreKeys.NodeStatusPrefix, specs.Revision, 0, cancellationToken);
+        var statusByName = new Dictionary<string, KeyValue>(StringComparer.Ordinal);
+        foreach (var kv in statuses.Items)
+        {
+            if (StoreKeys.TryNameOf(kv.Key, StoreKeys.NodeStatusPrefix, out var name))
+            {
+                statusByName[name] = kv;
+            }
+        }
+
+        var nodes = new List<(string, KeyValue, KeyValue?)>(specs.Items.Count);
+        foreach (var kv in specs.Items)
+        {
+            if (StoreKeys.TryNameOf(kv.Key, StoreKeys.NodesPrefix, out var name))
+            {
+                nodes.Add((name, kv, statusByName.GetValueOrDefault(name)));
+            }
         }
 
         return nodes;
