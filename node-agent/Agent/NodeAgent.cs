@@ -244,8 +244,8 @@ public sealed partial class NodeAgent : BackgroundService
                     LogReconnectAsked(_logger, session.Server, message.Reconnect.Reason);
                     return true;
                 case ControlMessage.MessageOneofCase.Endpoints:
-                    // Applied in version order; the ack says which version this node now serves.
-                    if (Endpoints.Apply(message.Endpoints))
+                    // Applied in version order (the mesh included); the ack says which version this node now routes by.
+                    if (await Endpoints.ApplyAsync(message.Endpoints, cancellationToken).ConfigureAwait(false))
                     {
                         session.Outgoing.Writer.TryWrite(new AgentMessage { EndpointsAck = new EndpointsAck { Version = Endpoints.Current.Version } });
                     }

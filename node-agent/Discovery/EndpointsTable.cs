@@ -15,16 +15,51 @@ namespace Orchestrator.NodeAgent.Discovery;
 /// version: it is the new stream's whole truth. A delta changes the services it names and
 /// removes those in <c>removed_services</c>; one older than the applied version is ignored
 /// (deltas of one transaction share a version, so an equal version is applied). What the agent
-/// acknowledges is the version applied after each update.
+/// acknowledges is the version applied after each update, and only once every
+/// <see cref="IEndpointsConsumer"/> (the routing mesh) has applied it too: the drain protocol
+/// counts on an ack meaning "this node no longer routes to what the version removed".
 /// </remarks>
 public sealed class EndpointsTable
 {
+    private readonly IEndpointsConsumer[] _consumers;
     private EndpointsSnapshot _current = EndpointsSnapshot.Empty;
+
+    public EndpointsTable()
+        : this([])
+    {
+    }
+
+    public EndpointsTable(IEnumerable<IEndpointsConsumer> consumers)
+    {
+        ArgumentNullException.ThrowIfNull(consumers);
+        _consumers = [.. consumers];
+    }
 
     /// <summary>What is applied now.</summary>
     public EndpointsSnapshot Current => Volatile.Read(ref _current);
 
-    /// <summary>Applies one update from the control plane; false when it was older than what is applied and ignored.</summary>
+    /// <summary>
+    /// Applies one update, then hands the new snapshot to every consumer and waits for them; false
+    /// when the update was older than what is applied and ignored (consumers are not called).
+    /// Calls must not overlap (the node stream applies its messages one at a time).
+    /// </summary>
+    public async ValueTask<bool> ApplyAsync(EndpointsUpdate update, CancellationToken cancellationToken)
+    {
+        if (!Apply(update))
+        {
+            return false;
+        }
+
+        var snapshot = Current;
+        foreach (var consumer in _consumers)
+        {
+            await consumer.ApplyAsync(snapshot, cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    /// <summary>Applies one update to the table alone (no consumer is told); false when it was older than what is applied and ignored.</summary>
     public bool Apply(EndpointsUpdate update)
     {
         ArgumentNullException.ThrowIfNull(update);
@@ -63,6 +98,16 @@ public sealed class EndpointsTable
             }
         }
     }
+}
+
+/// <summary>
+/// Something on the node that routes by the endpoints (the routing mesh): it gets every new
+/// snapshot before the agent acknowledges its version.
+/// </summary>
+public interface IEndpointsConsumer
+{
+    /// <summary>Starts routing by <paramref name="snapshot"/>; returns once nothing routes by the previous one any more.</summary>
+    ValueTask ApplyAsync(EndpointsSnapshot snapshot, CancellationToken cancellationToken);
 }
 
 /// <summary>One consistent view of every service's endpoints at <see cref="Version"/>.</summary>

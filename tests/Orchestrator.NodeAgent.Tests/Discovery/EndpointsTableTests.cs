@@ -75,4 +75,30 @@ public sealed class EndpointsTableTests
         Assert.Equal("web", one.RootElement.GetProperty("service").GetString());
         Assert.Null(table.Current.ServiceJson("nosuch"));
     }
+
+    private sealed class RecordingConsumer : IEndpointsConsumer
+    {
+        public List<long> Applied { get; } = [];
+
+        public ValueTask ApplyAsync(EndpointsSnapshot snapshot, CancellationToken cancellationToken)
+        {
+            Applied.Add(snapshot.Version);
+            return ValueTask.CompletedTask;
+        }
+    }
+
+    [Fact]
+    public async Task Consumers_get_every_applied_snapshot_and_none_of_an_ignored_update()
+    {
+        var first = new RecordingConsumer();
+        var second = new RecordingConsumer();
+        var table = new EndpointsTable([first, second]);
+
+        Assert.True(await table.ApplyAsync(Full(10, Service("web", 8, 20001)), TestContext.Current.CancellationToken));
+        Assert.False(await table.ApplyAsync(new EndpointsUpdate { Version = 9, RemovedServices = { "web" } }, TestContext.Current.CancellationToken));
+        Assert.True(await table.ApplyAsync(new EndpointsUpdate { Version = 11, RemovedServices = { "web" } }, TestContext.Current.CancellationToken));
+
+        Assert.Equal([10L, 11L], first.Applied);
+        Assert.Equal([10L, 11L], second.Applied);
+    }
 }
