@@ -69,6 +69,27 @@ internal sealed record BenchOptions
     /// <summary>Template changes rolled out in the <c>rolling-update</c> and <c>swarm-rolling-update</c> scenarios.</summary>
     public int RollingUpdateTrials { get; init; } = 5;
 
+    /// <summary>Seconds of each load run of the <c>mesh</c> scenario.</summary>
+    public int MeshSeconds { get; init; } = 10;
+
+    /// <summary>Rounds of the <c>mesh</c> scenario's closed-loop runs (every subject once per round).</summary>
+    public int MeshRounds { get; init; } = 3;
+
+    /// <summary>wrk connections of the <c>mesh</c> scenario.</summary>
+    public int MeshConnections { get; init; } = 50;
+
+    /// <summary>Requests per second of the <c>mesh</c> scenario's open-loop runs.</summary>
+    public int MeshFixedRate { get; init; } = 1000;
+
+    /// <summary>What the <c>mesh</c> scenario compares with direct: mesh, nginx, haproxy.</summary>
+    public IReadOnlyList<string> MeshSubjects { get; init; } = ["mesh", "nginx", "haproxy"];
+
+    /// <summary>Seconds of load in the <c>mesh-rolling-update</c> scenario.</summary>
+    public int MeshRollingSeconds { get; init; } = 160;
+
+    /// <summary>Requests per second through the mesh in the <c>mesh-rolling-update</c> scenario.</summary>
+    public int MeshRollingRate { get; init; } = 2000;
+
     public string? Only { get; init; }
 
     public string? MarkdownOut { get; init; }
@@ -113,9 +134,16 @@ internal sealed record BenchOptions
                 "--agent-rounds" => options with { AgentRounds = NextInt() },
                 "--crashes" => options with { Crashes = NextInt() },
                 "--leader-kills" => options with { LeaderKills = NextInt() },
+                "--mesh-seconds" => options with { MeshSeconds = NextInt() },
+                "--mesh-rounds" => options with { MeshRounds = NextInt() },
+                "--mesh-connections" => options with { MeshConnections = NextInt() },
+                "--mesh-subjects" => options with { MeshSubjects = [.. Next().Split(',')] },
+                "--mesh-rate" => options with { MeshFixedRate = NextInt() },
+                "--mesh-rolling-seconds" => options with { MeshRollingSeconds = NextInt() },
+                "--mesh-rolling-rate" => options with { MeshRollingRate = NextInt() },
                 "--only" => options with { Only = Next() },
                 "--markdown" => options with { MarkdownOut = Next() },
-                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --node-loss-real-trials N, --node-loss-real-replicas K, --false-eviction-minutes M, --false-eviction-baseline-minutes M, --false-eviction-nodes N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|node-loss-real|false-evictions|rolling-update|swarm-rolling-update|swarm-node-loss (or agent-start, agent-crash, agent-rss), --markdown FILE"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --node-loss-real-trials N, --node-loss-real-replicas K, --false-eviction-minutes M, --false-eviction-baseline-minutes M, --false-eviction-nodes N, --mesh-seconds N, --mesh-rounds N, --mesh-connections N, --mesh-rate N, --mesh-subjects mesh,nginx,haproxy, --mesh-rolling-seconds N, --mesh-rolling-rate N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|node-loss-real|false-evictions|rolling-update|swarm-rolling-update|swarm-node-loss|mesh|mesh-rolling-update (or agent-start, agent-crash, agent-rss), --markdown FILE"),
             };
         }
 
@@ -125,8 +153,9 @@ internal sealed record BenchOptions
     public bool Runs(string scenario) => Only is null || Named(scenario);
 
     /// <summary>
-    /// Scenarios that change the Docker engine's swarm membership (the Swarm baselines) run only
-    /// when <c>--only</c> names them, never as part of a run of everything.
+    /// Scenarios that change the Docker engine's swarm membership (the Swarm baselines), and those
+    /// that need nginx, HAProxy and wrk (the mesh), run only when <c>--only</c> names them, never
+    /// as part of a run of everything.
     /// </summary>
     public bool Named(string scenario) => Only is not null && Only.Split(',').Contains(scenario, StringComparer.OrdinalIgnoreCase);
 }

@@ -100,6 +100,16 @@ if (options.Named("swarm-node-loss"))
     await SwarmBench.RunNodeLossAsync(dir.Path, options, report);
 }
 
+if (options.Named("mesh"))
+{
+    await MeshBench.RunAsync($"sqlite://{dir.File("mesh.db")}", dir.Path, options, report);
+}
+
+if (options.Named("mesh-rolling-update"))
+{
+    await MeshBench.RunRollingUpdateAsync($"sqlite://{dir.File("mesh-rolling.db")}", dir.Path, options, report);
+}
+
 var markdown = report.ToMarkdown();
 Console.WriteLine();
 Console.WriteLine(markdown);

@@ -77,7 +77,7 @@ internal sealed class RealAgent : IAsyncDisposable
     /// /healthz on an ephemeral loopback port. Replicas get host ports from
     /// <paramref name="firstPort"/> on; nothing connects to them here.
     /// </summary>
-    public static RealAgent Start(Uri server, string name, string dir, int firstPort)
+    public static RealAgent Start(Uri server, string name, string dir, int firstPort, string address = "127.0.0.1", params string[] extraArgs)
     {
         var stateDir = Path.Combine(dir, name);
         Directory.CreateDirectory(stateDir);
@@ -91,10 +91,10 @@ internal sealed class RealAgent : IAsyncDisposable
         start.ArgumentList.Add(AgentDll());
         foreach (var arg in new[]
         {
-            "--server", server.ToString(), "--name", name, "--address", "127.0.0.1", "--runtime", "process",
+            "--server", server.ToString(), "--name", name, "--address", address, "--runtime", "process",
             "--ports", string.Create(CultureInfo.InvariantCulture, $"{firstPort}-{firstPort + 199}"),
-            "--state-dir", stateDir, "--http-listen", "127.0.0.1:0", "--cpu", "4", "--memory", "16Gi",
-        })
+            "--state-dir", stateDir, "--http-listen", address + ":0", "--cpu", "4", "--memory", "16Gi",
+        }.Concat(extraArgs))
         {
             start.ArgumentList.Add(arg);
         }
