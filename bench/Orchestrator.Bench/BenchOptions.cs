@@ -90,6 +90,12 @@ internal sealed record BenchOptions
     /// <summary>Requests per second through the mesh in the <c>mesh-rolling-update</c> scenario.</summary>
     public int MeshRollingRate { get; init; } = 2000;
 
+    /// <summary>Simulated nodes of the <c>endpoints</c> scenario.</summary>
+    public int EndpointNodes { get; init; } = 100;
+
+    /// <summary>Scale steps (each one endpoint more or less) of the <c>endpoints</c> scenario.</summary>
+    public int EndpointTrials { get; init; } = 40;
+
     public string? Only { get; init; }
 
     public string? MarkdownOut { get; init; }
@@ -141,9 +147,11 @@ internal sealed record BenchOptions
                 "--mesh-rate" => options with { MeshFixedRate = NextInt() },
                 "--mesh-rolling-seconds" => options with { MeshRollingSeconds = NextInt() },
                 "--mesh-rolling-rate" => options with { MeshRollingRate = NextInt() },
+                "--endpoint-nodes" => options with { EndpointNodes = NextInt() },
+                "--endpoint-trials" => options with { EndpointTrials = NextInt() },
                 "--only" => options with { Only = Next() },
                 "--markdown" => options with { MarkdownOut = Next() },
-                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --node-loss-real-trials N, --node-loss-real-replicas K, --false-eviction-minutes M, --false-eviction-baseline-minutes M, --false-eviction-nodes N, --mesh-seconds N, --mesh-rounds N, --mesh-connections N, --mesh-rate N, --mesh-subjects mesh,nginx,haproxy, --mesh-rolling-seconds N, --mesh-rolling-rate N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|node-loss-real|false-evictions|rolling-update|swarm-rolling-update|swarm-node-loss|mesh|mesh-rolling-update (or agent-start, agent-crash, agent-rss), --markdown FILE"),
+                _ => throw new ArgumentException($"unknown option {args[i]}; options: --quick, --store-ops N, --concurrency N, --apply-ops N, --watchers N, --watch-commits N, --agent-replicas 1,10,30, --agent-rounds N, --crashes N, --scheduler-nodes N, --scheduler-replicas 50000,100000, --scheduler-stores etcd,sqlite, --leader-kills N, --simulated-nodes N, --simulated-replicas N, --node-loss-nodes N, --node-loss-replicas N, --node-loss-trials N, --rolling-update-trials N, --node-loss-real-trials N, --node-loss-real-replicas K, --false-eviction-minutes M, --false-eviction-baseline-minutes M, --false-eviction-nodes N, --mesh-seconds N, --mesh-rounds N, --mesh-connections N, --mesh-rate N, --mesh-subjects mesh,nginx,haproxy, --mesh-rolling-seconds N, --mesh-rolling-rate N, --endpoint-nodes N, --endpoint-trials N, --only store|apply|watch|agent|scheduler|scheduler-simulated|leader|node-loss|node-loss-real|false-evictions|rolling-update|endpoints|swarm-rolling-update|swarm-node-loss|mesh|mesh-rolling-update (or agent-start, agent-crash, agent-rss), --markdown FILE"),
             };
         }
 

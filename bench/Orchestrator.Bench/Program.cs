@@ -90,6 +90,11 @@ if (options.Runs("rolling-update"))
     await NodeLossBench.RunRollingUpdateAsync($"sqlite://{dir.File("rolling.db")}", options, report);
 }
 
+if (options.Runs("endpoints"))
+{
+    await EndpointsPropagationBench.RunAsync($"sqlite://{dir.File("endpoints.db")}", options, report);
+}
+
 if (options.Named("swarm-rolling-update"))
 {
     await SwarmBench.RunRollingUpdateAsync(dir.Path, options, report);
