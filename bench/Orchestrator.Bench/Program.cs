@@ -90,6 +90,11 @@ if (options.Runs("rolling-update"))
     await NodeLossBench.RunRollingUpdateAsync($"sqlite://{dir.File("rolling.db")}", options, report);
 }
 
+if (options.Runs("tcp-proxy"))
+{
+    await TcpProxyBench.RunAsync(report);
+}
+
 if (options.Named("swarm-rolling-update"))
 {
     await SwarmBench.RunRollingUpdateAsync(dir.Path, options, report);
