@@ -39,6 +39,7 @@ public sealed partial class TcpProxyListener : IAsyncDisposable
     // Open connections plus one for the accept loop, so the count reaches zero only once the loop has
     // stopped and every connection it started has ended (see ConnectionEnded).
     private int _liveCount = 1;
+    private int _open;
 
     public TcpProxyListener(
         string serviceName,
@@ -89,7 +90,7 @@ public sealed partial class TcpProxyListener : IAsyncDisposable
     public IPEndPoint LocalEndpoint => _bound ?? _address;
 
     /// <summary>Connections accepted and not yet ended.</summary>
-    public int OpenConnections => Math.Max(0, Volatile.Read(ref _liveCount) - (Volatile.Read(ref _state) == Disposed ? 0 : 1));
+    public int OpenConnections => Volatile.Read(ref _open);
 
     /// <summary>The balancing policy of the current endpoint set.</summary>
     public BalancingPolicy Policy => _endpoints.Policy;
@@ -100,29 +101,34 @@ public sealed partial class TcpProxyListener : IAsyncDisposable
     /// </summary>
     public void Start()
     {
-        var previous = Interlocked.CompareExchange(ref _state, Running, New);
-        ObjectDisposedException.ThrowIf(previous == Disposed, this);
-        if (previous == Running)
+        // Under the gate so a DisposeAsync racing with Start either sees the listening socket or
+        // makes Start throw, never leaves a socket and accept loop behind.
+        lock (_updateGate)
         {
-            throw new InvalidOperationException($"the TCP listener for {_serviceName}/{_portName} on {_address} is already started");
-        }
+            ObjectDisposedException.ThrowIf(_state == Disposed, this);
+            if (_state == Running)
+            {
+                throw new InvalidOperationException($"the TCP listener for {_serviceName}/{_portName} on {_address} is already started");
+            }
 
-        var socket = new Socket(_address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            socket.Bind(_address);
-            socket.Listen(_options.Backlog);
-        }
-        catch (SocketException ex)
-        {
-            socket.Dispose();
-            throw new TcpProxyBindException(BindFailure(ex), _address, ex.SocketErrorCode, ex);
-        }
+            var socket = new Socket(_address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                socket.Bind(_address);
+                socket.Listen(_options.Backlog);
+            }
+            catch (SocketException ex)
+            {
+                socket.Dispose();
+                throw new TcpProxyBindException(BindFailure(ex), _address, ex.SocketErrorCode, ex);
+            }
 
-        _bound = (IPEndPoint)socket.LocalEndPoint!;
-        _listener = socket;
-        LogListening(_logger, _serviceName, _portName, LocalEndpoint);
-        _acceptLoop = AcceptLoopAsync(socket, _stopAccepting.Token);
+            _bound = (IPEndPoint)socket.LocalEndPoint!;
+            _listener = socket;
+            _state = Running;
+            LogListening(_logger, _serviceName, _portName, LocalEndpoint);
+            _acceptLoop = AcceptLoopAsync(socket, _stopAccepting.Token);
+        }
     }
 
     /// <summary>
@@ -186,14 +192,21 @@ public sealed partial class TcpProxyListener : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _state, Disposed) == Disposed)
+        Task acceptLoop;
+        lock (_updateGate)
         {
-            return;
+            if (_state == Disposed)
+            {
+                return;
+            }
+
+            _state = Disposed;
+            _stopAccepting.Cancel();
+            _listener?.Dispose();
+            acceptLoop = _acceptLoop;
         }
 
-        await _stopAccepting.CancelAsync();
-        _listener?.Dispose();
-        await _acceptLoop;
+        await acceptLoop;
         ConnectionEnded(); // the accept loop's own count
 
         if (!_allClosed.Task.IsCompleted && _options.ShutdownGracePeriod > TimeSpan.Zero)
@@ -255,7 +268,10 @@ public sealed partial class TcpProxyListener : IAsyncDisposable
             }
 
             Interlocked.Increment(ref _liveCount);
-            _ = HandleAsync(client);
+            Interlocked.Increment(ref _open);
+            // On the thread pool: a connect or a first copy that completes synchronously must not
+            // hold up the next accept.
+            _ = Task.Run(() => HandleAsync(client), CancellationToken.None);
         }
     }
 
@@ -298,6 +314,7 @@ public sealed partial class TcpProxyListener : IAsyncDisposable
             endpoint?.Release();
             client.Dispose();
             _metrics?.Completed(_serviceName, _portName, outcome, _time.GetElapsedTime(started));
+            Interlocked.Decrement(ref _open);
             ConnectionEnded();
         }
     }
@@ -384,7 +401,10 @@ public sealed partial class TcpProxyListener : IAsyncDisposable
     {
         var relay = new Relay(client, backend);
         using var cut = _cutConnections.Token.Register(static state => ((Relay)state!).Abort(), relay);
-        await Task.WhenAll(PumpAsync(client, backend, relay), PumpAsync(backend, client, relay));
+        // The upstream copy on its own work item, so a client already sending data cannot keep the
+        // downstream copy from starting while its reads complete synchronously.
+        var upstream = Task.Run(() => PumpAsync(client, backend, relay), CancellationToken.None);
+        await Task.WhenAll(upstream, PumpAsync(backend, client, relay));
         if (relay.WasReset)
         {
             _metrics?.Error(_serviceName, _portName, "reset");

@@ -394,7 +394,20 @@ public sealed class TcpProxyListenerTests : IAsyncDisposable
         }
 
         Assert.Equal([2, 2], proxy.GetEndpointStatus().Select(s => s.OpenConnections));
+        Assert.Equal(4, proxy.OpenConnections);
         Assert.Equal((2, 2), (a.Accepted, b.Accepted));
+    }
+
+    [Fact]
+    public async Task A_listener_starts_once_and_not_after_dispose()
+    {
+        var proxy = Listener();
+
+        Assert.Throws<InvalidOperationException>(proxy.Start);
+        await proxy.DisposeAsync();
+        Assert.Throws<ObjectDisposedException>(proxy.Start);
+        proxy.UpdateEndpoints([new MeshEndpoint("web-0", "node-1", "127.0.0.1", 20000)], BalancingPolicy.RoundRobin);
+        Assert.Empty(proxy.GetEndpointStatus());
     }
 
     [Fact]
