@@ -95,6 +95,11 @@ if (options.Runs("endpoints"))
     await EndpointsPropagationBench.RunAsync($"sqlite://{dir.File("endpoints.db")}", options, report);
 }
 
+if (options.Runs("tcp-proxy"))
+{
+    await TcpProxyBench.RunAsync(report);
+}
+
 if (options.Named("swarm-rolling-update"))
 {
     await SwarmBench.RunRollingUpdateAsync(dir.Path, options, report);
