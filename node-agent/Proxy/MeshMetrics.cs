@@ -36,7 +36,8 @@ public sealed class MeshMetrics
 
     /// <summary>
     /// One request or connection has ended after <paramref name="elapsed"/>; <paramref name="outcome"/>
-    /// is the HTTP status class (<c>2xx</c>, <c>5xx</c>) or, for TCP, <c>closed</c>.
+    /// is the HTTP status class (<c>2xx</c>, <c>5xx</c>) or, for TCP, <c>closed</c> (forwarded) or
+    /// <c>failed</c> (no endpoint could be reached).
     /// </summary>
     public void Completed(string service, string port, string outcome, TimeSpan elapsed)
     {
@@ -47,7 +48,7 @@ public sealed class MeshMetrics
         _duration.Record(elapsed.TotalSeconds, Tags(service, port));
     }
 
-    /// <summary>A failure, by a short reason (<c>connect-refused</c>, <c>no-endpoints</c>, <c>reset</c>, <c>timeout</c>).</summary>
+    /// <summary>A failure, by a short reason (<c>connect-refused</c>, <c>connect-timeout</c>, <c>connect-unreachable</c>, <c>connect-failed</c>, <c>no-endpoints</c>, <c>reset</c>).</summary>
     public void Error(string service, string port, string reason)
     {
         var tags = Tags(service, port);
