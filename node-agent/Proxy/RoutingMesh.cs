@@ -240,27 +240,27 @@ public sealed partial class RoutingMesh : IEndpointsConsumer, IAsyncDisposable
         }
     }
 
-    [LoggerMessage(EventId = 2100, Level = LogLevel.Information, Message = "Mesh: listening for {Route} on {Address}, {Count} endpoint(s), {Balancing}")]
+    [LoggerMessage(EventId = 4001, Level = LogLevel.Information, Message = "Mesh: listening for {Route} on {Address}, {Count} endpoint(s), {Balancing}")]
     private partial void LogOpened(string route, string address, int count, BalancingPolicy balancing);
 
-    [LoggerMessage(EventId = 2101, Level = LogLevel.Debug, Message = "Mesh: {Route} now has {Count} endpoint(s), {Balancing}")]
+    [LoggerMessage(EventId = 4002, Level = LogLevel.Debug, Message = "Mesh: {Route} now has {Count} endpoint(s), {Balancing}")]
     private partial void LogUpdated(string route, int count, BalancingPolicy balancing);
 
-    [LoggerMessage(EventId = 2102, Level = LogLevel.Information, Message = "Mesh: closed :{Published} ({Service}/{Port} is no longer published there)")]
+    [LoggerMessage(EventId = 4003, Level = LogLevel.Information, Message = "Mesh: closed :{Published} ({Service}/{Port} is no longer published there)")]
     private partial void LogClosed(string service, string port, int published);
 
-    [LoggerMessage(EventId = 2103, Level = LogLevel.Warning, Message = "Mesh: cannot listen on {Address}:{Published} for service {Service} (port {Port}): {Reason}; another process probably holds the port; free it or change the service's published port; retrying every {Seconds}s")]
+    [LoggerMessage(EventId = 4004, Level = LogLevel.Warning, Message = "Mesh: cannot listen on {Address}:{Published} for service {Service} (port {Port}): {Reason}; another process probably holds the port; free it or change the service's published port; retrying every {Seconds}s")]
     private partial void LogBindFailed(string service, string port, string address, int published, string reason, double seconds);
 
-    [LoggerMessage(EventId = 2104, Level = LogLevel.Information, Message = "Mesh: :{Published} for service {Service} (port {Port}) is bound now")]
+    [LoggerMessage(EventId = 4005, Level = LogLevel.Information, Message = "Mesh: :{Published} for service {Service} (port {Port}) is bound now")]
     private partial void LogBound(string service, string port, int published);
 
-    [LoggerMessage(EventId = 2105, Level = LogLevel.Warning, Message = "Mesh: {Service}/{Port} publishes TCP port {Published}; this agent does not serve TCP routes yet, so the port stays closed")]
+    [LoggerMessage(EventId = 4006, Level = LogLevel.Warning, Message = "Mesh: {Service}/{Port} publishes TCP port {Published}; this agent does not serve TCP routes yet, so the port stays closed")]
     private partial void LogTcpNotServed(string service, string port, int published);
 
-    [LoggerMessage(EventId = 2106, Level = LogLevel.Warning, Message = "Mesh: {Conflict}")]
+    [LoggerMessage(EventId = 4007, Level = LogLevel.Warning, Message = "Mesh: {Conflict}")]
     private partial void LogConflict(string conflict);
 
-    [LoggerMessage(EventId = 2107, Level = LogLevel.Warning, Message = "Mesh: retrying the ports that could not be bound failed; trying again later")]
+    [LoggerMessage(EventId = 4008, Level = LogLevel.Warning, Message = "Mesh: retrying the ports that could not be bound failed; trying again later")]
     private partial void LogRetryFailed(Exception exception);
 }

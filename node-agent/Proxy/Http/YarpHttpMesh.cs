@@ -78,13 +78,11 @@ public sealed class YarpHttpMesh : IHttpMesh
         }
 
         // New ports are bound before their routes exist but accept only once the routes are applied.
-        var opened = new List<int>();
         foreach (var port in wanted.Keys.Where(p => !listeners.IsBound(p)))
         {
             try
             {
                 await listeners.BindPortAsync(new IPEndPoint(_address, port), cancellationToken).ConfigureAwait(false);
-                opened.Add(port);
             }
             catch (Exception e) when (e is AddressInUseException or SocketException or IOException)
             {
@@ -94,7 +92,9 @@ public sealed class YarpHttpMesh : IHttpMesh
 
         var (routeConfigs, clusters) = MeshYarpConfig.Build(wanted.Values.Where(r => listeners.IsBound(r.Published)));
         await ApplyConfigAsync(routeConfigs, clusters, cancellationToken).ConfigureAwait(false);
-        foreach (var port in opened)
+        // Every bound port accepts (a no-op for those that already do; a port bound by an apply whose
+        // configuration step failed starts here, once a configuration that routes it is in effect).
+        foreach (var port in listeners.Ports)
         {
             listeners.Accept(port);
         }

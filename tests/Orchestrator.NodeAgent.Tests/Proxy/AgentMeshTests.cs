@@ -13,14 +13,32 @@ using Orchestrator.V1;
 namespace Orchestrator.NodeAgent.Tests.Proxy;
 
 /// <summary>The mesh as the agent hosts it: fed by the endpoints table, counted on <c>/metrics</c>.</summary>
-public sealed class AgentMeshTests
+public sealed class AgentMeshTests : IDisposable
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private static NodeAgentOptions Options(TempDirectory dir, bool mesh = true) => new()
+    /// <summary>
+    /// A port bound but never listening: connections to it are refused for as long as the test holds
+    /// it, and no other test can take it (a port from <see cref="FreePort"/> could be taken by a
+    /// parallel test's server, and the agent would then speak gRPC to it).
+    /// </summary>
+    private sealed class RefusingPort : IDisposable
+    {
+        private readonly Socket _socket = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+
+        public RefusingPort() => _socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+
+        public int Port => ((IPEndPoint)_socket.LocalEndPoint!).Port;
+
+        public void Dispose() => _socket.Dispose();
+    }
+
+    private readonly RefusingPort _noControlPlane = new();
+
+    private NodeAgentOptions Options(TempDirectory dir, bool mesh = true) => new()
     {
         // No control plane answers there: the agent keeps retrying, which these tests do not need.
-        Servers = [new Uri($"http://127.0.0.1:{FreePort.Next().ToString(CultureInfo.InvariantCulture)}")],
+        Servers = [new Uri($"http://127.0.0.1:{_noControlPlane.Port.ToString(CultureInfo.InvariantCulture)}")],
         NodeName = "node-1",
         Address = "127.0.0.1",
         Runtime = RuntimeMode.Process,
@@ -31,6 +49,8 @@ public sealed class AgentMeshTests
         StopAllOnShutdown = true,
         Mesh = mesh,
     };
+
+    public void Dispose() => _noControlPlane.Dispose();
 
     private static EndpointsUpdate Update(int published, params int[] backendPorts)
     {
