@@ -76,9 +76,13 @@ public static class DevCommand
             Description = "How long a job's ended replica and its logs are kept (default 1h; at least 1m)",
             HelpName = "duration",
         };
+        var noMesh = new Option<bool>("--no-mesh")
+        {
+            Description = "Do not run the routing mesh: published ports are not opened on the nodes' addresses",
+        };
         var command = new Command("dev", "Run a whole cluster in this process (control plane, embedded store, node agents) until Ctrl-C")
         {
-            dataDir, nodes, simulatedNodes, runtime, listen, httpListen, agentHttpPort, nodeGrace, eventTtl, jobReplicaRetention,
+            dataDir, nodes, simulatedNodes, runtime, listen, httpListen, agentHttpPort, nodeGrace, eventTtl, jobReplicaRetention, noMesh,
         };
         command.SetAction((parse, ct) => RunAsync(
             context,
@@ -94,6 +98,7 @@ public static class DevCommand
                 NodeGrace = Duration("--node-grace", parse.GetValue(nodeGrace)),
                 EventTtl = Duration("--event-ttl", parse.GetValue(eventTtl)) ?? TimeSpan.FromHours(1),
                 JobReplicaRetention = Duration("--job-replica-retention", parse.GetValue(jobReplicaRetention)) ?? TimeSpan.FromHours(1),
+                Mesh = !parse.GetValue(noMesh),
             },
             ct));
         return command;
@@ -203,6 +208,10 @@ public static class DevCommand
                 {
                     await io.Out.WriteLineAsync($"Node {node.Name} at {node.Address}, ports {node.Options.FirstPort}-{node.Options.LastPort}");
                 }
+
+                await io.Out.WriteLineAsync(options.Mesh
+                    ? "Routing mesh: every node answers each service's published ports on its own address (http://127.0.0.2:PUBLISHED/ reaches the service from node-1)"
+                    : "Routing mesh: off (--no-mesh); published ports are not opened");
             }
 
             if (cluster.Fleet is { } fleet)

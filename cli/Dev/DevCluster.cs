@@ -47,6 +47,12 @@ public sealed record DevClusterOptions
 
     public int PortsPerNode { get; init; } = 1000;
 
+    /// <summary>
+    /// Run each real node's routing mesh (on by default): every node listens on its own address at
+    /// each service's published ports. Simulated nodes never run one.
+    /// </summary>
+    public bool Mesh { get; init; } = true;
+
     /// <summary>Restart back-off of every node's supervisor.</summary>
     public RestartBackoff RestartBackoff { get; init; } = new();
 
@@ -196,6 +202,7 @@ public sealed class DevCluster : IAsyncDisposable
                 StateDirectory = Path.GetFullPath(Path.Combine(options.DataDir, "nodes", string.Create(CultureInfo.InvariantCulture, $"node-{i}"))),
                 HttpListen = string.Create(CultureInfo.InvariantCulture, $"{address}:{options.AgentHttpPort}"),
                 StopAllOnShutdown = true,
+                Mesh = options.Mesh,
                 RestartBackoff = options.RestartBackoff,
                 Labels = new Dictionary<string, string> { ["dev"] = "true" },
             }));

@@ -17,7 +17,7 @@ namespace Orchestrator.ControlPlane.Controllers;
 /// replicas cannot be reached, or will not be for long).</item>
 /// </list>
 /// Endpoints are grouped per port of the service's current template (name, published port,
-/// protocol) in the template's order; within a port they are sorted by address, port and
+/// protocol, and the service's load balancing, which is not part of the template) in the template's order; within a port they are sorted by address, port and
 /// replica id, so the same inputs always give the same bytes.
 /// </remarks>
 public static class EndpointsPlanner
@@ -42,7 +42,13 @@ public static class EndpointsPlanner
         var serving = replicas.Where(r => Serves(r, nodes)).ToList();
         foreach (var port in ports)
         {
-            var group = new PortEndpoints { Port = port.Name, Published = port.Published, Protocol = port.Protocol };
+            var group = new PortEndpoints
+            {
+                Port = port.Name,
+                Published = port.Published,
+                Protocol = port.Protocol,
+                LoadBalancing = service.Spec!.LoadBalancing,
+            };
             var endpoints = new List<ReplicaEndpoint>();
             foreach (var replica in serving)
             {

@@ -25,6 +25,9 @@ public static class SpecDefaults
     public static readonly TimeSpan MinReady = TimeSpan.Zero;
     public static readonly TimeSpan ProgressDeadline = TimeSpan.FromMinutes(2);
 
+    /// <summary>How the routing mesh balances a service's published ports when the spec does not say.</summary>
+    public const Orchestrator.V1.LoadBalancing LoadBalancing = Orchestrator.V1.LoadBalancing.RoundRobin;
+
     public const int Completions = 1;
     public const int Parallelism = 1;
     public const int BackoffLimit = 6;

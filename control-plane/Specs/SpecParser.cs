@@ -194,6 +194,7 @@ public static class SpecParser
                     : SpecDefaults.Replicas,
                 Template = template.Read(fields),
                 Update = ReadUpdate(fields["update"]),
+                LoadBalancing = ReadLoadBalancing(fields["loadBalancing"]),
             };
             Published = template.Published;
             return spec;
@@ -252,6 +253,21 @@ public static class SpecParser
             }
 
             return name;
+        }
+
+        private LoadBalancing ReadLoadBalancing(YamlNode? node)
+        {
+            if (node is null || r.Word(node, "loadBalancing", "a load-balancing policy", SpecSchema.LoadBalancingPolicies) is not { } word)
+            {
+                return SpecDefaults.LoadBalancing;
+            }
+
+            return word switch
+            {
+                "least-requests" => LoadBalancing.LeastRequests,
+                "power-of-two-choices" => LoadBalancing.PowerOfTwoChoices,
+                _ => LoadBalancing.RoundRobin,
+            };
         }
 
         private UpdateStrategy ReadUpdate(YamlNode? node)
@@ -370,6 +386,7 @@ public static class SpecParser
         {
             "replicas" => "is a Service field; a job runs completions (how many replicas must succeed) with parallelism (how many at once)",
             "update" => "is a Service field; a job does not roll out, remove update",
+            "loadBalancing" => "is a Service field; a job is not behind the routing mesh, remove loadBalancing",
             _ => CommonHint(key),
         };
 

@@ -7,7 +7,7 @@ internal static class SpecSchema
     public static readonly string[] TemplateFields =
         ["driver", "image", "command", "args", "env", "resources", "ports", "health", "restart", "stopGracePeriod", "placement"];
 
-    public static readonly string[] ServiceFields = ["kind", "name", "replicas", .. TemplateFields, "update"];
+    public static readonly string[] ServiceFields = ["kind", "name", "replicas", .. TemplateFields, "update", "loadBalancing"];
 
     public static readonly string[] JobFields = ["kind", "name", "completions", "parallelism", "backoffLimit", .. TemplateFields];
 
@@ -36,11 +36,14 @@ internal static class SpecSchema
 
     public static readonly string[] Strategies = ["spread", "binpack"];
 
+    /// <summary>How the routing mesh balances a service's published ports (<c>loadBalancing</c>).</summary>
+    public static readonly string[] LoadBalancingPolicies = ["round-robin", "least-requests", "power-of-two-choices"];
+
     /// <summary>Every field name and enum word the parser accepts, at any level.</summary>
     public static IEnumerable<string> AllWords() =>
         new[]
         {
             ServiceFields, JobFields, ResourceFields, PortFields, HealthFields, ProbeFields, UpdateFields, PlacementFields,
-            Kinds, Drivers, Protocols, RestartPolicies, OnFailureActions, Strategies,
+            Kinds, Drivers, Protocols, RestartPolicies, OnFailureActions, Strategies, LoadBalancingPolicies,
         }.SelectMany(x => x).Distinct(StringComparer.Ordinal);
 }

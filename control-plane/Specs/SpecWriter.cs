@@ -31,6 +31,16 @@ public static partial class SpecWriter
             root.Add("update", Update(update));
         }
 
+        if (spec.LoadBalancing != LoadBalancing.Unspecified)
+        {
+            root.Add("loadBalancing", spec.LoadBalancing switch
+            {
+                LoadBalancing.LeastRequests => "least-requests",
+                LoadBalancing.PowerOfTwoChoices => "power-of-two-choices",
+                _ => "round-robin",
+            });
+        }
+
         return Emit(root);
     }
 

@@ -7,12 +7,15 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace Orchestrator.NodeAgent.Hosting;
 
 /// <summary>
 /// Builds a ready-to-run node agent: <c>orc-agent</c>, <c>orc dev</c> and tests host it the same
-/// way. Kestrel serves <c>/healthz</c> on the agent's HTTP/1.1 endpoint (ADR 0004); the agent
+/// way. Kestrel serves <c>/healthz</c>, <c>/endpoints</c> and <c>/metrics</c> on the agent's HTTP/1.1
+/// endpoint (ADR 0004); the routing mesh runs its own Kestrel on the published ports; the agent
 /// itself dials out to the control plane, so it needs no gRPC listener.
 /// </summary>
 public static class NodeAgentApp
@@ -40,6 +43,11 @@ public static class NodeAgentApp
             k.Listen(address, port, lo => lo.Protocols = HttpProtocols.Http1);
         });
         builder.Services.AddNodeAgent(options, dockerVersion);
+
+        // Prometheus text on /metrics, as the control plane serves it; the mesh's meter is what it has.
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(r => r.AddService("orc-agent", serviceInstanceId: options.NodeName))
+            .WithMetrics(m => m.AddMeter(Proxy.MeshMetrics.MeterName).AddPrometheusExporter());
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -50,6 +58,8 @@ public static class NodeAgentApp
                 ? $"ok: node {options.NodeName}, not connected to a control plane (retrying)\n"
                 : $"ok: node {options.NodeName}, connected to {server}\n");
         });
+
+        app.MapPrometheusScrapingEndpoint("/metrics");
 
         // Every service's endpoints as this agent last received them, for client-side balancing (ADR 0020).
         app.MapGet("/endpoints", (Discovery.EndpointsTable endpoints) => Results.Bytes(endpoints.Current.ToJson(), "application/json"));

@@ -26,8 +26,10 @@ public sealed record NodeAgentCommandLine(NodeAgentOptions? Options, bool Help, 
           --ports FIRST-LAST    host ports handed to replicas (default 20000-20999)
           --label KEY=VALUE     node label for placement constraints; repeatable
           --state-dir DIR       process replicas' records and logs (default /var/lib/orc-agent as root)
-          --http-listen H:PORT  /healthz over HTTP/1.1 (default: the address, port 7072)
+          --http-listen H:PORT  /healthz, /endpoints and /metrics over HTTP/1.1 (default: the address,
+                                port 7072)
           --token TOKEN         join token, when the cluster requires one
+          --no-mesh             do not run the routing mesh (published ports are not opened here)
           -h, --help            show this help
         """;
 
@@ -46,6 +48,12 @@ public sealed record NodeAgentCommandLine(NodeAgentOptions? Options, bool Help, 
             if (arg is "-h" or "--help" or "-?")
             {
                 return new NodeAgentCommandLine(null, true, null);
+            }
+
+            if (arg == "--no-mesh")
+            {
+                options = options with { Mesh = false };
+                continue;
             }
 
             var flag = arg;

@@ -59,6 +59,12 @@ public sealed record NodeAgentOptions
     /// <summary>HTTP/1.1 endpoint for <c>/healthz</c>, host:port; null means the node's address, port 7072.</summary>
     public string? HttpListen { get; init; }
 
+    /// <summary>
+    /// Run the routing mesh: listen on every service's published ports at <see cref="Address"/> and
+    /// forward to the service's ready replicas (<c>--no-mesh</c> turns it off).
+    /// </summary>
+    public bool Mesh { get; init; } = true;
+
     /// <summary>Join token sent with the registration (empty when the cluster needs none).</summary>
     public string Token { get; init; } = "";
 

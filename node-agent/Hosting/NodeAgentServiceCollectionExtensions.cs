@@ -29,6 +29,13 @@ public static class NodeAgentServiceCollectionExtensions
         services.AddSingleton(sp => RuntimeSelection.Create(options, dockerVersion, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<IEnumerable<IContainerRuntime>>(sp => sp.GetRequiredService<RuntimeSelection>().Runtimes);
         services.AddSingleton<NodeApiChannels>();
+        services.AddMetrics();
+        services.TryAddSingleton<Proxy.MeshMetrics>();
+        if (options.Mesh)
+        {
+            AddRoutingMesh(services, options);
+        }
+
         services.AddSingleton<Discovery.EndpointsTable>();
         if (!services.Any(d => d.ServiceType == typeof(INodeSupervisor)))
         {
@@ -65,5 +72,28 @@ public static class NodeAgentServiceCollectionExtensions
         });
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<Agent.NodeAgent>());
         return services;
+    }
+
+    /// <summary>
+    /// The routing mesh: an endpoints consumer (so the agent acks a version only once the mesh routes
+    /// by it) and a hosted service registered before the stream client, so it closes its listeners
+    /// after the agent has stopped. TCP routes go to the registered <see cref="Proxy.ITcpListenerFactory"/>
+    /// (none yet: they are logged as not served).
+    /// </summary>
+    private static void AddRoutingMesh(IServiceCollection services, NodeAgentOptions options)
+    {
+        services.TryAddSingleton<Proxy.ITcpListenerFactory>(Proxy.UnservedTcpListenerFactory.Instance);
+        services.AddSingleton(sp => new Proxy.RoutingMesh(
+            new Proxy.RoutingMeshOptions { Address = Proxy.RoutingMeshOptions.ListenAddress(options.Address) },
+            new Proxy.Http.YarpHttpMesh(
+                Proxy.RoutingMeshOptions.ListenAddress(options.Address),
+                sp.GetRequiredService<Proxy.MeshMetrics>(),
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILoggerFactory>()),
+            sp.GetRequiredService<Proxy.ITcpListenerFactory>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<Proxy.RoutingMesh>>()));
+        services.AddSingleton<Discovery.IEndpointsConsumer>(sp => sp.GetRequiredService<Proxy.RoutingMesh>());
+        services.AddSingleton<IHostedService>(sp => new Proxy.RoutingMeshHost(sp.GetRequiredService<Proxy.RoutingMesh>()));
     }
 }

@@ -94,6 +94,9 @@ public sealed class SimulatedFleet : IAsyncDisposable
             HeartbeatInterval = options.HeartbeatInterval,
             Token = options.Token,
             StopAllOnShutdown = true,
+
+            // A simulated node runs nothing, so it has nothing to route to: it never opens mesh listeners.
+            Mesh = false,
         };
     }
 

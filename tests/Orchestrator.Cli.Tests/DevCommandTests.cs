@@ -62,6 +62,7 @@ public sealed partial class DevCommandTests
         Assert.Contains("Runtime: process (--runtime process)", console.Stdout, StringComparison.Ordinal);
         Assert.Contains("Node node-1 at 127.0.0.2, ports 20000-20999", console.Stdout, StringComparison.Ordinal);
         Assert.Contains("Node node-2 at 127.0.0.3, ports 21000-21999", console.Stdout, StringComparison.Ordinal);
+        Assert.Contains("Routing mesh: every node answers each service's published ports", console.Stdout, StringComparison.Ordinal);
         Assert.Contains(nodes.StdoutLines, l => l.StartsWith("node-1 ", StringComparison.Ordinal) && l.Contains("127.0.0.2", StringComparison.Ordinal));
         Assert.EndsWith("Stopped.", console.Stdout.TrimEnd(), StringComparison.Ordinal);
     }

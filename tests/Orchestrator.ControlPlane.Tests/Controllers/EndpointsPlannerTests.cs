@@ -40,6 +40,23 @@ public sealed class EndpointsPlannerTests
     private static List<string> Ids(ServiceEndpoints e, int port = 0) => [.. e.Ports[port].Endpoints.Select(x => x.Replica)];
 
     [Fact]
+    public void Every_port_carries_the_service_load_balancing_and_a_change_of_it_is_a_new_set()
+    {
+        var service = Web(
+            new PortSpec { Name = "http", Port = 8080, Published = 80, Protocol = Protocol.Http },
+            new PortSpec { Name = "admin", Port = 9090, Published = 90, Protocol = Protocol.Tcp });
+        var replicas = new[] { R("web-aaaaa", ports: [("http", 20001), ("admin", 20002)]) };
+        var before = EndpointsPlanner.Compute(service, replicas, OneReadyNode)!;
+
+        service.Spec.LoadBalancing = LoadBalancing.LeastRequests;
+        var after = EndpointsPlanner.Compute(service, replicas, OneReadyNode)!;
+
+        Assert.All(before.Ports, p => Assert.Equal(LoadBalancing.Unspecified, p.LoadBalancing));
+        Assert.All(after.Ports, p => Assert.Equal(LoadBalancing.LeastRequests, p.LoadBalancing));
+        Assert.False(EndpointsPlanner.SameSet(before, after));
+    }
+
+    [Fact]
     public void Only_ready_replicas_are_endpoints()
     {
         var replicas = new[]

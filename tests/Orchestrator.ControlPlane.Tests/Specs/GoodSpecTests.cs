@@ -37,6 +37,7 @@ public class GoodSpecTests
         Assert.Equal(new IntOrPercent { Value = 10, Percent = true }, service.Update.MaxUnavailable);
         Assert.Equal(TimeSpan.FromMinutes(10), service.Update.ProgressDeadline.ToTimeSpan());
         Assert.Equal(OnFailure.Pause, service.Update.OnFailure);
+        Assert.Equal(LoadBalancing.LeastRequests, service.LoadBalancing);
         Assert.Equal(
             [ConstraintOperator.Equal, ConstraintOperator.NotEqual, ConstraintOperator.In, ConstraintOperator.NotIn],
             t.Placement.Constraints.Select(c => c.Operator));

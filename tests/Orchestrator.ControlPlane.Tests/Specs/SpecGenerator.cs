@@ -25,6 +25,7 @@ internal sealed class SpecGenerator(int seed)
         Replicas = _random.Next(0, 50),
         Template = Template(isJob: false),
         Update = Update(),
+        LoadBalancing = (LoadBalancing)_random.Next(1, 4),
     };
 
     public JobSpec Job() => new()

@@ -43,6 +43,19 @@ public class SpecParserTests
         Assert.Equal(TimeSpan.Zero, service.Update.MinReady.ToTimeSpan());
         Assert.Equal(TimeSpan.FromMinutes(2), service.Update.ProgressDeadline.ToTimeSpan());
         Assert.Equal(OnFailure.Rollback, service.Update.OnFailure);
+        Assert.Equal(LoadBalancing.RoundRobin, service.LoadBalancing);
+    }
+
+    [Theory]
+    [InlineData("round-robin", LoadBalancing.RoundRobin)]
+    [InlineData("least-requests", LoadBalancing.LeastRequests)]
+    [InlineData("power-of-two-choices", LoadBalancing.PowerOfTwoChoices)]
+    [InlineData("Least-Requests", LoadBalancing.LeastRequests)]
+    public void Load_balancing_is_one_of_three_policies(string word, LoadBalancing expected)
+    {
+        var service = ParseOne($"kind: Service\nname: web\nimage: nginx:1.27\nloadBalancing: {word}\n").Service!;
+
+        Assert.Equal(expected, service.LoadBalancing);
     }
 
     [Fact]

@@ -112,6 +112,7 @@ public class SpecWriterTests
               constraints: [zone == a]
               strategy: spread
             update: { maxSurge: 1, maxUnavailable: 0, minReady: 0s, progressDeadline: 2m, onFailure: rollback }
+            loadBalancing: round-robin
 
             """.Replace("\r\n", "\n", StringComparison.Ordinal), SpecWriter.ToYaml(spec));
     }

@@ -16,6 +16,7 @@ public sealed class NodeAgentCommandLineTests
         Assert.Equal("127.0.0.1:7072", options.EffectiveHttpListen);
         Assert.Null(options.CpuMillis);
         Assert.False(options.StopAllOnShutdown);
+        Assert.True(options.Mesh);
     }
 
     [Fact]
@@ -24,7 +25,7 @@ public sealed class NodeAgentCommandLineTests
         var options = Parse(
             "--server", "http://10.0.0.1:7070,10.0.0.2:7070", "--server=http://10.0.0.3:7070",
             "--name", "node-2", "--address", "127.0.0.3", "--runtime", "process", "--cpu", "2", "--memory", "4Gi",
-            "--ports", "21000-21999", "--label", "zone=a", "--label", "disk=ssd", "--state-dir", "/tmp/x", "--http-listen", "127.0.0.3:0");
+            "--ports", "21000-21999", "--label", "zone=a", "--label", "disk=ssd", "--state-dir", "/tmp/x", "--http-listen", "127.0.0.3:0", "--no-mesh");
 
         Assert.Equal([new Uri("http://10.0.0.1:7070"), new Uri("http://10.0.0.2:7070"), new Uri("http://10.0.0.3:7070")], options.Servers);
         Assert.Equal("node-2", options.NodeName);
@@ -37,6 +38,7 @@ public sealed class NodeAgentCommandLineTests
         Assert.Equal("ssd", options.Labels["disk"]);
         Assert.Equal("/tmp/x", options.StateDirectory);
         Assert.Equal("127.0.0.3:0", options.EffectiveHttpListen);
+        Assert.False(options.Mesh);
     }
 
     [Theory]
