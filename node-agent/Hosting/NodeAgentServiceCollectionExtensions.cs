@@ -77,12 +77,16 @@ public static class NodeAgentServiceCollectionExtensions
     /// <summary>
     /// The routing mesh: an endpoints consumer (so the agent acks a version only once the mesh routes
     /// by it) and a hosted service registered before the stream client, so it closes its listeners
-    /// after the agent has stopped. TCP routes go to the registered <see cref="Proxy.ITcpListenerFactory"/>
-    /// (none yet: they are logged as not served).
+    /// after the agent has stopped. TCP routes go to the registered <see cref="Proxy.ITcpListenerFactory"/>,
+    /// by default one <see cref="Proxy.Tcp.TcpProxyListener"/> per published TCP port.
     /// </summary>
     private static void AddRoutingMesh(IServiceCollection services, NodeAgentOptions options)
     {
-        services.TryAddSingleton<Proxy.ITcpListenerFactory>(Proxy.UnservedTcpListenerFactory.Instance);
+        services.TryAddSingleton<Proxy.ITcpListenerFactory>(sp => new Proxy.Tcp.TcpMeshListenerFactory(
+            new Proxy.Tcp.TcpProxyOptions(),
+            sp.GetRequiredService<Proxy.MeshMetrics>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton(sp => new Proxy.RoutingMesh(
             new Proxy.RoutingMeshOptions { Address = Proxy.RoutingMeshOptions.ListenAddress(options.Address) },
             new Proxy.Http.YarpHttpMesh(

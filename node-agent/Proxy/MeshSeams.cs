@@ -37,8 +37,9 @@ public interface ITcpRouteListener : IAsyncDisposable
 }
 
 /// <summary>
-/// The TCP side until the TCP proxy is wired in: opens nothing, so TCP routes are logged as not
-/// served and their published ports stay closed.
+/// A mesh without a TCP side (tests of the HTTP side): opens nothing, so TCP routes are logged as
+/// not served and their published ports stay closed. The agent registers
+/// <see cref="Tcp.TcpMeshListenerFactory"/> instead.
 /// </summary>
 public sealed class UnservedTcpListenerFactory : ITcpListenerFactory
 {
