@@ -76,9 +76,14 @@ public static class DevCommand
             Description = "How long a job's ended replica and its logs are kept (default 1h; at least 1m)",
             HelpName = "duration",
         };
+        var drainTimeout = new Option<string?>("--drain-timeout")
+        {
+            Description = "How long a retiring replica waits for every node to stop routing to it before it is stopped anyway (default 5s)",
+            HelpName = "duration",
+        };
         var command = new Command("dev", "Run a whole cluster in this process (control plane, embedded store, node agents) until Ctrl-C")
         {
-            dataDir, nodes, simulatedNodes, runtime, listen, httpListen, agentHttpPort, nodeGrace, eventTtl, jobReplicaRetention,
+            dataDir, nodes, simulatedNodes, runtime, listen, httpListen, agentHttpPort, nodeGrace, eventTtl, jobReplicaRetention, drainTimeout,
         };
         command.SetAction((parse, ct) => RunAsync(
             context,
@@ -94,6 +99,7 @@ public static class DevCommand
                 NodeGrace = Duration("--node-grace", parse.GetValue(nodeGrace)),
                 EventTtl = Duration("--event-ttl", parse.GetValue(eventTtl)) ?? TimeSpan.FromHours(1),
                 JobReplicaRetention = Duration("--job-replica-retention", parse.GetValue(jobReplicaRetention)) ?? TimeSpan.FromHours(1),
+                DrainTimeout = Duration("--drain-timeout", parse.GetValue(drainTimeout)) ?? TimeSpan.FromSeconds(5),
             },
             ct));
         return command;

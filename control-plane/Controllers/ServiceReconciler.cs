@@ -44,8 +44,13 @@ public sealed partial class ServiceReconciler(
         var nodes = await ReadNodesAsync(replicas.Select(r => r.Replica.Spec.Node), revision, cancellationToken);
         var history = service is null ? [] : await ReadHistoryAsync(key, revision, cancellationToken);
 
+        // Only a service with a draining replica pays for the gate's reads (ADR 0008).
+        var gate = replicas.Any(r => r.Replica.Spec.Desired == DesiredState.Drain)
+            ? await DrainGate.ReadAsync(store, key, revision, cancellationToken)
+            : null;
+
         var now = time.GetUtcNow();
-        var plan = _planner.Plan(service, replicas.Select(r => r.Replica).ToList(), nodes, history, now);
+        var plan = _planner.Plan(service, replicas.Select(r => r.Replica).ToList(), nodes, history, now, gate);
         var byId = replicas.ToDictionary(r => r.Replica.Meta.Name, StringComparer.Ordinal);
         var desired = service?.Spec.Replicas ?? 0;
         var statusWritten = false;
