@@ -82,6 +82,11 @@ public sealed partial class ServiceReconciler(
                     statusWritten = true;
                     break;
                 case RecordEvent e:
+                    if (e.Reason == ServicePlanner.DrainTimedOut)
+                    {
+                        LogDrainTimedOut(logger, key, e.Message);
+                    }
+
                     await events.RecordAsync(OwnerKind, key, e.Type, e.Reason, e.Message, Source, cancellationToken);
                     break;
             }
@@ -408,6 +413,9 @@ public sealed partial class ServiceReconciler(
 
     [LoggerMessage(EventId = 1324, Level = LogLevel.Warning, Message = "Service {Service}: rolled back from revision {From} to revision {To}: {Why}")]
     private static partial void LogRolledBack(ILogger logger, string service, long from, long to, string why);
+
+    [LoggerMessage(EventId = 1325, Level = LogLevel.Warning, Message = "Service {Service}: {Message}")]
+    private static partial void LogDrainTimedOut(ILogger logger, string service, string message);
 
     [LoggerMessage(EventId = 1323, Level = LogLevel.Information, Message = "Service {Service}: deleted replica {Replica}: {Why}")]
     private static partial void LogRemoved(ILogger logger, string service, string replica, string why);

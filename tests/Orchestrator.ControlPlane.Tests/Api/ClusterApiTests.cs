@@ -431,7 +431,8 @@ public abstract class ClusterApiTestsBase : IAsyncLifetime
         await Cp.Store.TxnAsync(Txn.Unconditional(
             TxnOp.Put(StoreKeys.Node("node-1"), ProtoJson.Encode(node)),
             TxnOp.Put(StoreKeys.NodeStatus("node-1"), ProtoJson.Encode(new NodeStatus { State = NodeState.Ready })),
-            TxnOp.Put(StoreKeys.NodeLiveness("node-1"), "test-cp"u8.ToArray())), Ct);
+            TxnOp.Put(StoreKeys.NodeLiveness("node-1"), "test-cp"u8.ToArray()),
+            TxnOp.Put(StoreKeys.EndpointsAck("node-1"), ProtoJson.Encode(new NodeEndpointsAck { Node = "node-1", Version = 7 }))), Ct);
         var listed = Assert.Single((await Client.ListAsync(new ListRequest { Kind = ObjectKind.Node }, cancellationToken: Ct)).Items);
         Assert.Equal(("127.0.0.2", NodeState.Ready), (listed.Node.Info.Address, listed.Node.Status.State));
 
@@ -445,6 +446,7 @@ public abstract class ClusterApiTestsBase : IAsyncLifetime
         Assert.True(deleted.Deleted);
         Assert.Empty((await Client.ListAsync(new ListRequest { Kind = ObjectKind.Node }, cancellationToken: Ct)).Items);
         Assert.Null((await Cp.Store.GetAsync(StoreKeys.NodeStatus("node-1"), cancellationToken: Ct)).Kv);
+        Assert.Null((await Cp.Store.GetAsync(StoreKeys.EndpointsAck("node-1"), cancellationToken: Ct)).Kv);
     }
 
     [Fact]
