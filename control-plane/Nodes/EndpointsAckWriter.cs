@@ -119,9 +119,10 @@ public sealed partial class EndpointsAckWriter(
                 {
                     await FlushAsync(stoppingToken);
                 }
-                catch (Exception e) when (e is StateStoreException or ObjectException or TimeoutException)
+                catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    // Kept (a newer ack of a node replaces its waiting one) and written on the next try.
+                    // Kept (a newer ack of a node replaces its waiting one) and written on the next try;
+                    // whatever the store threw, this loop must outlive it, or acks would stop for good.
                     LogWriteFailed(logger, PendingCount, e.Message);
                     await Task.Delay(streamOptions.EndpointsAckRetryDelay, time, stoppingToken);
                     Signal();

@@ -39,8 +39,8 @@ public sealed class EndpointsAckWriterTests : IAsyncLifetime
         _dir.Dispose();
     }
 
-    private EndpointsAckWriter Writer(NodeStreamOptions? options = null, TimeProvider? time = null) =>
-        new(Store, _registry, options ?? new NodeStreamOptions(), new ControlPlaneOptions { MemberId = "cp-1" }, time ?? _time, NullLogger<EndpointsAckWriter>.Instance);
+    private EndpointsAckWriter Writer(NodeStreamOptions? options = null, TimeProvider? time = null, IStateStore? store = null) =>
+        new(store ?? Store, _registry, options ?? new NodeStreamOptions(), new ControlPlaneOptions { MemberId = "cp-1" }, time ?? _time, NullLogger<EndpointsAckWriter>.Instance);
 
     private void Connect(string node)
     {
@@ -126,5 +126,22 @@ public sealed class EndpointsAckWriterTests : IAsyncLifetime
         await writer.FlushAsync(Ct);
 
         Assert.Equal((0L, before), (writer.Transactions, await Store.GetRevisionAsync(Ct)));
+    }
+
+    [Fact]
+    public async Task A_batch_the_store_refused_is_kept_and_written_by_the_next_flush()
+    {
+        Connect("node-1");
+        var failing = new Store.InterferingStore(Store, 1, (_, _) => throw new StateStoreException("the store is unavailable"));
+        var writer = Writer(store: failing);
+        writer.Record("node-1", 7);
+
+        await Assert.ThrowsAsync<StateStoreException>(() => writer.FlushAsync(Ct));
+        Assert.Equal(1, writer.PendingCount);
+        writer.Record("node-1", 6);
+        await writer.FlushAsync(Ct);
+
+        Assert.Equal(7, (await AckAsync("node-1"))!.Version);
+        Assert.Equal(0, writer.PendingCount);
     }
 }
