@@ -80,9 +80,14 @@ public static class DevCommand
         {
             Description = "Do not run the routing mesh: published ports are not opened on the nodes' addresses",
         };
+        var drainTimeout = new Option<string?>("--drain-timeout")
+        {
+            Description = "How long a retiring replica waits for every node to stop routing to it before it is stopped anyway (default 5s)",
+            HelpName = "duration",
+        };
         var command = new Command("dev", "Run a whole cluster in this process (control plane, embedded store, node agents) until Ctrl-C")
         {
-            dataDir, nodes, simulatedNodes, runtime, listen, httpListen, agentHttpPort, nodeGrace, eventTtl, jobReplicaRetention, noMesh,
+            dataDir, nodes, simulatedNodes, runtime, listen, httpListen, agentHttpPort, nodeGrace, eventTtl, jobReplicaRetention, drainTimeout, noMesh,
         };
         command.SetAction((parse, ct) => RunAsync(
             context,
@@ -99,6 +104,7 @@ public static class DevCommand
                 EventTtl = Duration("--event-ttl", parse.GetValue(eventTtl)) ?? TimeSpan.FromHours(1),
                 JobReplicaRetention = Duration("--job-replica-retention", parse.GetValue(jobReplicaRetention)) ?? TimeSpan.FromHours(1),
                 Mesh = !parse.GetValue(noMesh),
+                DrainTimeout = Duration("--drain-timeout", parse.GetValue(drainTimeout)) ?? TimeSpan.FromSeconds(5),
             },
             ct));
         return command;

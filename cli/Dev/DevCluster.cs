@@ -39,6 +39,9 @@ public sealed record DevClusterOptions
     /// <summary>How long a job's ended replica and its logs are kept (<c>--job-replica-retention</c>).</summary>
     public TimeSpan JobReplicaRetention { get; init; } = TimeSpan.FromHours(1);
 
+    /// <summary>The bound on a retiring replica's wait for every node's endpoints ack (<c>--drain-timeout</c>).</summary>
+    public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Port of each agent's HTTP endpoint on its own address; 0 picks a free one (tests).</summary>
     public int AgentHttpPort { get; init; } = NodeAgentOptions.DefaultHttpPort;
 
@@ -164,6 +167,7 @@ public sealed class DevCluster : IAsyncDisposable
                 NodeGrace = options.NodeGrace,
                 EventTtl = options.EventTtl,
                 JobReplicaRetention = options.JobReplicaRetention,
+                DrainTimeout = options.DrainTimeout,
             },
             configure: b =>
             {

@@ -44,11 +44,13 @@ public sealed class ControllerOptions
     public TimeSpan StopTimeoutExtra { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>
-    /// A replica retired while it may serve traffic is drained first (desired DRAIN: out of the
-    /// service's endpoints) and asked to stop this long after (ADR 0008's bounded timeout, until
-    /// the mesh acknowledges endpoint versions).
+    /// A replica retired while it may serve traffic is drained first (desired DRAIN: the
+    /// endpoints controller drops it) and asked to stop once every connected node acknowledged an
+    /// endpoints version without it, or once this long has passed since the drain began, whichever
+    /// comes first; a stop at the timeout records a Warning event naming the nodes that lagged
+    /// (docs/adr/0008-drain-protocol.md; <c>orc-control-plane --drain-timeout</c>).
     /// </summary>
-    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(2);
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>During a rollout, a new replica restarted this many times makes the rollout fail (crash loop).</summary>
     public int RolloutMaxRestarts { get; set; } = 3;

@@ -12,6 +12,10 @@ namespace Orchestrator.ControlPlane.Controllers;
 /// stopped moves a rollout or a scale-down on. Replicas of deleted services are listed
 /// too, so they are retired after a restart. A node's spec change (draining, cordoned) or
 /// removal enqueues the owners of the replicas bound to it, from an index the watch keeps.
+/// The drain gate (docs/adr/0008-drain-protocol.md) is woken the same way: a service with a
+/// draining replica is enqueued when its endpoints key changes, when any node's endpoints ack
+/// is written, and when a node's readiness or liveness changes (a node that went away no
+/// longer holds the gate).
 /// </summary>
 public sealed class ServiceControllerSource(IStateStore store) : IControllerSource<string>
 {
@@ -20,6 +24,13 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
 
     // Replicas owned by something else (a job): their status changes are none of this controller's business.
     private readonly HashSet<string> _notServices = new(StringComparer.Ordinal);
+
+    // Draining replicas (desired DRAIN) and their services: the ones whose gate waits on acks.
+    private readonly Dictionary<string, string> _draining = new(StringComparer.Ordinal);
+
+    // Whether each node was Ready when its status was last seen: the periodic last_heartbeat write
+    // leaves that alone and wakes no gate.
+    private readonly Dictionary<string, bool> _nodeReady = new(StringComparer.Ordinal);
 
     public string WatchPrefix => StoreKeys.Root;
 
@@ -41,6 +52,8 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
         {
             _placed.Clear();
             _notServices.Clear();
+            _draining.Clear();
+            _nodeReady.Clear();
             foreach (var replica in replicas)
             {
                 if (replica.Replica.Spec.Owner?.Kind == ServiceReconciler.OwnerKind)
@@ -76,6 +89,7 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
                 {
                     _placed.Remove(id);
                     _notServices.Remove(id);
+                    _draining.Remove(id);
                 }
             }
 
@@ -100,6 +114,63 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
             {
                 yield return onNode;
             }
+        }
+        else if (StoreKeys.TryNameOf(key, StoreKeys.EndpointsPrefix, out var endpointsOf))
+        {
+            if (Draining().Contains(endpointsOf))
+            {
+                yield return endpointsOf;
+            }
+        }
+        else if (StoreKeys.TryNameOf(key, StoreKeys.EndpointsAcksPrefix, out _)
+            || (StoreKeys.TryNameOf(key, StoreKeys.NodeLivenessPrefix, out _) && change.Type == Store.WatchEventType.Delete)
+            || (StoreKeys.TryNameOf(key, StoreKeys.NodeStatusPrefix, out var statusOf) && ReadinessChanged(statusOf, change)))
+        {
+            foreach (var waiting in Draining())
+            {
+                yield return waiting;
+            }
+        }
+    }
+
+    /// <summary>The services with a draining replica, as the watch last saw them.</summary>
+    public IReadOnlyCollection<string> Draining()
+    {
+        lock (_lock)
+        {
+            return _draining.Values.ToHashSet(StringComparer.Ordinal);
+        }
+    }
+
+    /// <summary>Whether a node status change moved the node in or out of Ready (or is the first one seen).</summary>
+    private bool ReadinessChanged(string node, Store.WatchEvent change)
+    {
+        bool? ready = change.Type == Store.WatchEventType.Put ? DecodeNodeState(change.Kv) == NodeState.Ready : null;
+        lock (_lock)
+        {
+            var known = _nodeReady.TryGetValue(node, out var was) ? was : (bool?)null;
+            if (ready is { } now)
+            {
+                _nodeReady[node] = now;
+            }
+            else
+            {
+                _nodeReady.Remove(node);
+            }
+
+            return known != ready;
+        }
+    }
+
+    private static NodeState? DecodeNodeState(KeyValue kv)
+    {
+        try
+        {
+            return ProtoJson.Decode<NodeStatus>(kv.Value, kv.Key).State;
+        }
+        catch (InvalidStoredObjectException)
+        {
+            return null;
         }
     }
 
@@ -134,6 +205,15 @@ public sealed class ServiceControllerSource(IStateStore store) : IControllerSour
         else
         {
             _placed.Remove(id);
+        }
+
+        if (replica.Spec?.Owner is { Kind: ServiceReconciler.OwnerKind } drainingOwner && replica.Spec.Desired == DesiredState.Drain)
+        {
+            _draining[id] = drainingOwner.Name;
+        }
+        else
+        {
+            _draining.Remove(id);
         }
     }
 

@@ -15,7 +15,7 @@ public sealed record StopReplica(string Id, string Why) : ServiceAction;
 
 /// <summary>
 /// Take replica <paramref name="Id"/> out of traffic before it stops (desired = DRAIN, ADR 0008):
-/// it is asked to stop once the drain timeout passed.
+/// it is asked to stop once every connected node acknowledged endpoints without it, or at the drain timeout.
 /// </summary>
 public sealed record DrainReplica(string Id, string Why) : ServiceAction;
 
@@ -43,7 +43,10 @@ public sealed record ServicePlan(IReadOnlyList<ServiceAction> Actions, ServiceSt
 /// <para>
 /// Replicas are <em>active</em> (desired RUN) or <em>retiring</em> (desired DRAIN or STOP).
 /// A replica that may serve traffic (Ready, with ports) retires through DRAIN and is asked to
-/// STOP after <see cref="ControllerOptions.DrainTimeout"/>; others STOP at once. Retiring
+/// STOP once the <see cref="DrainGate"/> opens: the endpoints controller dropped it, and every
+/// connected node acknowledged that endpoints version (or a later one). After
+/// <see cref="ControllerOptions.DrainTimeout"/> it is asked to STOP anyway, with a Warning event
+/// naming the nodes that lagged. Others STOP at once. Retiring
 /// replicas are removed once they ended (Succeeded, Failed, Lost), were never placed, or
 /// after their stop grace period plus <see cref="ControllerOptions.StopTimeoutExtra"/>.
 /// </para>
@@ -83,17 +86,24 @@ public sealed class ServicePlanner(ControllerOptions options)
 {
     private const string CrashLoopBackOff = "CrashLoopBackOff";
 
-    /// <summary>As <see cref="Plan(Service?, IReadOnlyList{Replica}, IReadOnlyList{Node}?, IReadOnlyList{ServiceRevision}?, DateTimeOffset)"/> without nodes or history.</summary>
+    /// <summary>The reason of the Warning event recorded when a drain ends at its timeout.</summary>
+    public const string DrainTimedOut = "DrainTimedOut";
+
+    /// <summary>A drain timeout's event names this many lagging nodes, then says how many more.</summary>
+    private const int MaxLaggingNamed = 10;
+
+    /// <summary>As <see cref="Plan(Service?, IReadOnlyList{Replica}, IReadOnlyList{Node}?, IReadOnlyList{ServiceRevision}?, DateTimeOffset, DrainGate?)"/> without nodes or history.</summary>
     public ServicePlan Plan(Service? service, IReadOnlyList<Replica> replicas, DateTimeOffset now) => Plan(service, replicas, null, null, now);
 
     /// <param name="service">The service with the status the last pass stored, or null when it was deleted (every replica retires).</param>
     /// <param name="replicas">The replicas owned by the service, each with its status merged.</param>
     /// <param name="nodes">The nodes the replicas are bound to, status merged; null when unknown (no replica counts as displaced).</param>
     /// <param name="revisions">The service's revision history (the rollback target's template comes from it).</param>
-    public ServicePlan Plan(Service? service, IReadOnlyList<Replica> replicas, IReadOnlyList<Node>? nodes, IReadOnlyList<ServiceRevision>? revisions, DateTimeOffset now)
+    /// <param name="gate">The service's published endpoints and the connected nodes' acks; null: nothing is published (draining replicas stop at once).</param>
+    public ServicePlan Plan(Service? service, IReadOnlyList<Replica> replicas, IReadOnlyList<Node>? nodes, IReadOnlyList<ServiceRevision>? revisions, DateTimeOffset now, DrainGate? gate = null)
     {
         ArgumentNullException.ThrowIfNull(replicas);
-        var pass = new Pass(now);
+        var pass = new Pass(now, gate ?? DrainGate.NothingPublished);
         var nodeByName = nodes?.Where(n => n.Meta is not null).GroupBy(n => n.Meta.Name, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
 
         var active = new List<Replica>();
@@ -392,16 +402,7 @@ public sealed class ServicePlanner(ControllerOptions options)
         var asked = StopRequestedAt(replica);
         if (replica.Spec.Desired == DesiredState.Drain)
         {
-            var drained = asked + options.DrainTimeout;
-            if (drained <= pass.Now)
-            {
-                pass.Actions.Add(new StopReplica(Id(replica), $"drained for {DurationText.Format(options.DrainTimeout)}, out of traffic"));
-            }
-            else
-            {
-                pass.WakeAt(drained);
-            }
-
+            PlanDraining(replica, asked, pass);
             return;
         }
 
@@ -414,6 +415,62 @@ public sealed class ServicePlanner(ControllerOptions options)
         {
             pass.WakeAt(deadline);
         }
+    }
+
+    /// <summary>
+    /// The drain gate (ADR 0008): a draining replica stops once no connected node's proxy can
+    /// still route to it, that is once it is out of the published endpoints and every connected
+    /// node acknowledged that version (the current one, which is at least the version that dropped
+    /// it). The wait is bounded by <see cref="ControllerOptions.DrainTimeout"/> from the drain
+    /// request; a stop at the timeout says which nodes lagged, in a Warning event.
+    /// </summary>
+    private void PlanDraining(Replica replica, DateTimeOffset asked, Pass pass)
+    {
+        var id = Id(replica);
+        var gate = pass.Gate;
+        var timeout = options.DrainTimeout;
+        var deadline = asked + timeout;
+        if (gate.EndpointsVersion == 0)
+        {
+            pass.Actions.Add(new StopReplica(id, "no endpoints of its service are published, so no proxy routes to it"));
+            return;
+        }
+
+        if (gate.Published.Contains(id))
+        {
+            if (deadline > pass.Now)
+            {
+                pass.WakeAt(deadline);
+                return;
+            }
+
+            pass.Actions.Add(new StopReplica(id, $"drain timeout of {DurationText.Format(timeout)} passed while it was still in its service's endpoints"));
+            pass.Actions.Add(new RecordEvent(EventType.Warning, DrainTimedOut, $"Stopping replica {id} after the drain timeout of {DurationText.Format(timeout)}: it was still in the endpoints of its service (version {gate.EndpointsVersion}), so proxies may still route requests to it"));
+            return;
+        }
+
+        var lagging = gate.Lagging();
+        if (lagging.Count == 0)
+        {
+            pass.Actions.Add(new StopReplica(id, gate.Nodes.Count == 0
+                ? $"out of its service's endpoints (version {gate.EndpointsVersion}); no node is connected to route to it"
+                : $"out of traffic: {Plural(gate.Nodes.Count, "connected node")} acknowledged endpoints version {gate.EndpointsVersion} without it"));
+            return;
+        }
+
+        if (deadline > pass.Now)
+        {
+            pass.WakeAt(deadline);
+            return;
+        }
+
+        var named = string.Join(", ", lagging.Take(MaxLaggingNamed).Select(n => n.Version == 0 ? $"{n.Node} (no ack)" : $"{n.Node} (acked {n.Version})"));
+        var more = lagging.Count > MaxLaggingNamed ? $" and {lagging.Count - MaxLaggingNamed} more" : "";
+        pass.Actions.Add(new StopReplica(id, $"drain timeout of {DurationText.Format(timeout)} passed before {Plural(lagging.Count, "node")} acknowledged endpoints version {gate.EndpointsVersion}"));
+        pass.Actions.Add(new RecordEvent(
+            EventType.Warning,
+            DrainTimedOut,
+            $"Stopping replica {id} after the drain timeout of {DurationText.Format(timeout)}: {Plural(lagging.Count, "connected node")} had not acknowledged endpoints version {gate.EndpointsVersion}, which no longer routes to it: {named}{more}; their proxies may still send it requests"));
     }
 
     /// <summary>A replica that may be serving (Ready, with ports) drains first; any other one stops at once.</summary>
@@ -560,11 +617,13 @@ public sealed class ServicePlanner(ControllerOptions options)
     private static string Plural(int n, string noun) => n == 1 ? $"1 {noun}" : $"{n} {noun}s";
 
     /// <summary>The actions of one pass and the earliest time something waits on.</summary>
-    private sealed class Pass(DateTimeOffset now)
+    private sealed class Pass(DateTimeOffset now, DrainGate gate)
     {
         private DateTimeOffset? _wakeAt;
 
         public DateTimeOffset Now { get; } = now;
+
+        public DrainGate Gate { get; } = gate;
 
         public List<ServiceAction> Actions { get; } = [];
 

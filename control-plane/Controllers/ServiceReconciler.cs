@@ -44,8 +44,13 @@ public sealed partial class ServiceReconciler(
         var nodes = await ReadNodesAsync(replicas.Select(r => r.Replica.Spec.Node), revision, cancellationToken);
         var history = service is null ? [] : await ReadHistoryAsync(key, revision, cancellationToken);
 
+        // Only a service with a draining replica pays for the gate's reads (ADR 0008).
+        var gate = replicas.Any(r => r.Replica.Spec.Desired == DesiredState.Drain)
+            ? await DrainGate.ReadAsync(store, key, revision, cancellationToken)
+            : null;
+
         var now = time.GetUtcNow();
-        var plan = _planner.Plan(service, replicas.Select(r => r.Replica).ToList(), nodes, history, now);
+        var plan = _planner.Plan(service, replicas.Select(r => r.Replica).ToList(), nodes, history, now, gate);
         var byId = replicas.ToDictionary(r => r.Replica.Meta.Name, StringComparer.Ordinal);
         var desired = service?.Spec.Replicas ?? 0;
         var statusWritten = false;
@@ -77,6 +82,11 @@ public sealed partial class ServiceReconciler(
                     statusWritten = true;
                     break;
                 case RecordEvent e:
+                    if (e.Reason == ServicePlanner.DrainTimedOut)
+                    {
+                        LogDrainTimedOut(logger, key, e.Message);
+                    }
+
                     await events.RecordAsync(OwnerKind, key, e.Type, e.Reason, e.Message, Source, cancellationToken);
                     break;
             }
@@ -403,6 +413,9 @@ public sealed partial class ServiceReconciler(
 
     [LoggerMessage(EventId = 1324, Level = LogLevel.Warning, Message = "Service {Service}: rolled back from revision {From} to revision {To}: {Why}")]
     private static partial void LogRolledBack(ILogger logger, string service, long from, long to, string why);
+
+    [LoggerMessage(EventId = 1325, Level = LogLevel.Warning, Message = "Service {Service}: {Message}")]
+    private static partial void LogDrainTimedOut(ILogger logger, string service, string message);
 
     [LoggerMessage(EventId = 1323, Level = LogLevel.Information, Message = "Service {Service}: deleted replica {Replica}: {Why}")]
     private static partial void LogRemoved(ILogger logger, string service, string replica, string why);

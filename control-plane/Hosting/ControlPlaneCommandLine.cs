@@ -28,6 +28,9 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
           --event-ttl DURATION      how long events are kept (default 1h; e.g. 30m, 24h)
           --job-replica-retention DURATION
                                     how long a job's ended replica and its logs are kept (default 1h)
+          --drain-timeout DURATION  how long a retiring replica waits, out of its service's endpoints,
+                                    for every connected node to acknowledge that before it is asked
+                                    to stop anyway (default 5s; 100ms to 10m)
           -h, --help                show this help
 
         Telemetry: traces and metrics go to OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set;
@@ -55,7 +58,7 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
                 value = arg[(eq + 1)..];
             }
 
-            if (flag is not ("--listen" or "--http-listen" or "--store" or "--member-id" or "--node-grace" or "--advertise" or "--event-ttl" or "--job-replica-retention"))
+            if (flag is not ("--listen" or "--http-listen" or "--store" or "--member-id" or "--node-grace" or "--advertise" or "--event-ttl" or "--job-replica-retention" or "--drain-timeout"))
             {
                 return Fail(arg.StartsWith('-')
                     ? $"unknown option {flag}; run orc-control-plane --help for the options"
@@ -104,6 +107,15 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
                     }
 
                     options.Advertise = advertise.GetLeftPart(UriPartial.Authority);
+                    break;
+                case "--drain-timeout":
+                    var (drain, drainError) = ParseDuration(flag, value);
+                    if (drainError is not null)
+                    {
+                        return Fail(drainError);
+                    }
+
+                    options.DrainTimeout = drain;
                     break;
                 case "--event-ttl" or "--job-replica-retention":
                     var (duration, durationError) = ParseDuration(flag, value);
@@ -169,11 +181,16 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
     /// <summary>Two heartbeat intervals: one late heartbeat must not cost a node its replicas.</summary>
     public static readonly TimeSpan MinNodeGrace = TimeSpan.FromSeconds(2);
 
+    /// <summary>The bounds of <c>--drain-timeout</c>: long enough for one round of acks, short enough that a stuck node cannot hold a rollout.</summary>
+    public static readonly TimeSpan MinDrainTimeout = TimeSpan.FromMilliseconds(100);
+
+    public static readonly TimeSpan MaxDrainTimeout = TimeSpan.FromMinutes(10);
+
     private static ControlPlaneCommandLine Fail(string message) => new(null, false, message);
 
     /// <summary>
     /// The value of a duration flag (<c>--node-grace</c>, <c>--event-ttl</c>,
-    /// <c>--job-replica-retention</c>), or one line saying what is wrong with it and what to give
+    /// <c>--job-replica-retention</c>, <c>--drain-timeout</c>), or one line saying what is wrong with it and what to give
     /// instead. <c>orc dev</c> takes the same flags with the same rules.
     /// </summary>
     public static (TimeSpan Value, string? Error) ParseDuration(string flag, string value)
@@ -190,7 +207,12 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
             return (default, $"--node-grace {value} is too short: agents heartbeat every 1s, so a grace under {DurationText.Format(MinNodeGrace)} would judge healthy nodes lost; use 2s or more (default 3s)");
         }
 
-        if (flag != "--node-grace" && duration < TimeSpan.FromMinutes(1))
+        if (flag == "--drain-timeout" && (duration < MinDrainTimeout || duration > MaxDrainTimeout))
+        {
+            return (default, $"--drain-timeout {value} is out of range: give {DurationText.Format(MinDrainTimeout)} to {DurationText.Format(MaxDrainTimeout)} (default 5s); it bounds how long a retiring replica waits for every node's proxy to stop routing to it");
+        }
+
+        if (flag is not ("--node-grace" or "--drain-timeout") && duration < TimeSpan.FromMinutes(1))
         {
             return (default, $"{flag} \"{value}\" is shorter than a minute; give a duration of at least a minute, for example {Example(flag)}");
         }
@@ -218,6 +240,7 @@ public sealed record ControlPlaneCommandLine(ControlPlaneOptions? Options, bool 
         "--advertise" => "--advertise http://10.0.0.1:7070",
         "--event-ttl" => "--event-ttl 24h",
         "--job-replica-retention" => "--job-replica-retention 2h",
+        "--drain-timeout" => "--drain-timeout 5s",
         _ => "--member-id cp-1",
     };
 }

@@ -28,6 +28,13 @@ public sealed class ControlPlaneOptions
     /// <summary>How long a job's ended replica (and its logs) is kept (<c>--job-replica-retention</c>); see <c>ControllerOptions.FinishedReplicaRetention</c>.</summary>
     public TimeSpan JobReplicaRetention { get; set; } = TimeSpan.FromHours(1);
 
+    /// <summary>
+    /// How long a retiring replica waits for every connected node to acknowledge the endpoints
+    /// version without it before it is asked to stop anyway (<c>--drain-timeout</c>); see
+    /// <c>ControllerOptions.DrainTimeout</c> and docs/adr/0008-drain-protocol.md.
+    /// </summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>This control plane's identity among several on one store; defaults to the host name.</summary>
     public string MemberId { get; set; } = DefaultMemberId();
 

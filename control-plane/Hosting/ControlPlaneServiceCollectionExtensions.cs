@@ -60,13 +60,15 @@ public static class ControlPlaneServiceCollectionExtensions
         services.AddSingleton<ReplicaReportWriter>();
         services.AddSingleton<AssignmentFeed>();
         services.AddSingleton<EndpointsFeed>();
+        services.AddSingleton<EndpointsAckWriter>();
+        services.AddHostedService(sp => sp.GetRequiredService<EndpointsAckWriter>());
         services.AddSingleton<NodeRegistrationAdmission>();
         services.AddSingleton<NodeConnection>();
         services.AddSingleton<LogsRelay>();
         services.AddSingleton<NodeLivenessWatcher>();
 
         // Controllers and placement (docs/adr/0013-controllers-work-queue.md); a host may register its own ControllerOptions.
-        services.TryAddSingleton(new ControllerOptions { EventTtl = options.EventTtl, FinishedReplicaRetention = options.JobReplicaRetention });
+        services.TryAddSingleton(new ControllerOptions { EventTtl = options.EventTtl, FinishedReplicaRetention = options.JobReplicaRetention, DrainTimeout = options.DrainTimeout });
         services.AddSingleton<EventRecorder>();
 
         // Leadership (docs/adr/0016-leader-election-and-fencing.md): every control plane campaigns

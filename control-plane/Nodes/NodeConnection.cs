@@ -20,6 +20,7 @@ public sealed partial class NodeConnection(
     ReplicaReportWriter reports,
     AssignmentFeed assignments,
     EndpointsFeed endpoints,
+    EndpointsAckWriter endpointsAcks,
     NodeStreamOptions streamOptions,
     NodeRegistrationAdmission admission,
     ControlPlaneOptions options,
@@ -306,6 +307,9 @@ public sealed partial class NodeConnection(
                         break;
                     case AgentMessage.MessageOneofCase.EndpointsAck:
                         registry.RecordEndpointsAck(session, message.EndpointsAck.Version);
+
+                        // To its store key (batched with other nodes' acks), where the leader's drain gate reads it.
+                        endpointsAcks.Record(session.Node, session.EndpointsAck);
                         break;
                     case AgentMessage.MessageOneofCase.Register:
                         throw Malformed(session.Node, "Register was sent twice; it is only the first message of a stream (open a new stream to register again)");

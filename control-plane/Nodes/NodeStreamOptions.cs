@@ -47,6 +47,17 @@ public sealed class NodeStreamOptions
     /// </summary>
     public int PendingReportsCapacity { get; set; } = 10_000;
 
+    /// <summary>
+    /// How long the first endpoints ack waits for others before they are written together
+    /// (<see cref="EndpointsAckWriter"/>): an endpoints change makes every node ack within a few
+    /// milliseconds, and one transaction takes them all. Zero writes at once (still batching
+    /// whatever arrives while a write is in flight).
+    /// </summary>
+    public TimeSpan EndpointsAckBatchWindow { get; set; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>Wait before writing endpoints acks again after the store refused a batch.</summary>
+    public TimeSpan EndpointsAckRetryDelay { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Messages waiting to be sent to one agent; a stream whose queue is full is closed and the agent resyncs.</summary>
     public int OutgoingQueueCapacity { get; set; } = 1024;
 }

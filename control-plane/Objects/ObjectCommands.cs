@@ -61,6 +61,11 @@ public sealed class ObjectCommands(IStateStore store, TimeProvider time)
                 ops.Add(TxnOp.DeletePrefix(StoreKeys.ServiceRevisions(name)));
             }
 
+            if (kind.Kind == ObjectKind.Node)
+            {
+                ops.Add(TxnOp.Delete(StoreKeys.EndpointsAck(name)));
+            }
+
             var result = await store.TxnAsync(new Txn(guards, ops, []), cancellationToken);
             if (result.Succeeded)
             {

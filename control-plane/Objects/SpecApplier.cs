@@ -24,7 +24,7 @@ public sealed partial class SpecApplier(IStateStore store, TimeProvider time, IL
 {
     public const int MaxAttempts = 5;
 
-    /// <exception cref="InvalidObjectRequestException">Two documents name the same object.</exception>
+    /// <exception cref="InvalidObjectRequestException">Two documents name the same object, or a service publishes a port another stored service publishes.</exception>
     /// <exception cref="ObjectConflictException">Other writers won every attempt; nothing was written.</exception>
     public async Task<ApplyPlanResult> ApplyAsync(IReadOnlyList<SpecDocument> documents, bool dryRun, CancellationToken cancellationToken = default)
     {
@@ -39,6 +39,7 @@ public sealed partial class SpecApplier(IStateStore store, TimeProvider time, IL
         for (var attempt = 1; attempt <= MaxAttempts; attempt++)
         {
             var plan = new Plan();
+            await CheckPublishedPortsAsync(documents, cancellationToken);
             foreach (var document in documents)
             {
                 if (document.Service is { } service)
@@ -177,6 +178,79 @@ public sealed partial class SpecApplier(IStateStore store, TimeProvider time, IL
         updated.Meta.UpdatedAt = now;
         plan.Ops.Add(TxnOp.Put(key, ProtoJson.Encode(updated)));
         plan.Results.Add(Result(ObjectKind.Job, spec.Name, ApplyOutcome.Configured, 0, updated.Meta.Generation, SpecDiff.Describe(existing.Spec, spec)));
+    }
+
+    /// <summary>
+    /// Refuses a service that publishes a port another stored service already publishes: the
+    /// routing mesh listens on a published port on every node, for one service only. (The spec
+    /// parser catches a clash between the documents of one request.) A port the service itself
+    /// published before is not checked again, so re-applying an unchanged spec never fails here.
+    /// The check reads the services once per attempt and does not guard the transaction on them
+    /// (that would be one compare per service, past etcd's limit in a large cluster): two applies
+    /// taking one port at the same instant can both pass.
+    /// </summary>
+    private async Task CheckPublishedPortsAsync(IReadOnlyList<SpecDocument> documents, CancellationToken cancellationToken)
+    {
+        var applied = documents.Where(d => d.Service is { } s && s.Template?.Ports.Any(p => p.Published > 0) == true).ToList();
+        if (applied.Count == 0)
+        {
+            return;
+        }
+
+        var stored = await store.ListAsync(StoreKeys.ServicesPrefix, 0, 0, cancellationToken);
+        var names = documents.Where(d => d.Service is not null).Select(d => d.Name).ToHashSet(StringComparer.Ordinal);
+        var publishedBy = new Dictionary<int, string>();
+        var ownPorts = new Dictionary<string, HashSet<int>>(StringComparer.Ordinal);
+        foreach (var kv in stored.Items)
+        {
+            if (!StoreKeys.TryNameOf(kv.Key, StoreKeys.ServicesPrefix, out var name))
+            {
+                continue;
+            }
+
+            V1.Service service;
+            try
+            {
+                service = ProtoJson.Decode<V1.Service>(kv.Value, kv.Key);
+            }
+            catch (InvalidStoredObjectException)
+            {
+                continue;
+            }
+
+            var ports = service.Spec?.Template?.Ports.Where(p => p.Published > 0).Select(p => p.Published).ToHashSet() ?? [];
+            if (names.Contains(name))
+            {
+                ownPorts[name] = ports;
+                continue;
+            }
+
+            foreach (var port in ports)
+            {
+                publishedBy.TryAdd(port, name);
+            }
+        }
+
+        var taken = publishedBy.Keys.Concat(applied.SelectMany(d => d.Service!.Template.Ports.Select(p => p.Published))).ToHashSet();
+        foreach (var document in applied)
+        {
+            var ports = document.Service!.Template.Ports;
+            for (var i = 0; i < ports.Count; i++)
+            {
+                var port = ports[i].Published;
+                if (port <= 0 || ownPorts.GetValueOrDefault(document.Name)?.Contains(port) == true || !publishedBy.TryGetValue(port, out var other))
+                {
+                    continue;
+                }
+
+                var free = Enumerable.Range(port + 1, Math.Max(0, 65535 - port)).Concat(Enumerable.Range(1024, Math.Max(0, port - 1024))).Cast<int?>().FirstOrDefault(p => !taken.Contains(p!.Value));
+                var suggestion = free is { } f ? $"use a different port, such as {f.ToString(CultureInfo.InvariantCulture)}" : "use a different port";
+                throw new InvalidObjectRequestException(
+                    $"ports[{i.ToString(CultureInfo.InvariantCulture)}].published: {port.ToString(CultureInfo.InvariantCulture)} is already published by the service \"{other}\"; " +
+                    $"every node listens on a published port for one service only, so {suggestion} (or change or delete service \"{other}\" first)",
+                    document);
+            }
+        }
     }
 
     /// <summary>The highest revision number in a service's history, 0 if it has none.</summary>

@@ -34,6 +34,10 @@ public static class StoreKeys
     public const string NodeStatusPrefix = StatusPrefix + "nodes/";
 
     public const string EndpointsPrefix = Root + "endpoints/";
+
+    // The endpoints version each node's agent acknowledged last: one key per node, written by the
+    // control plane holding its stream (batched), read by the drain gate (docs/adr/0008-drain-protocol.md).
+    public const string EndpointsAcksPrefix = Root + "acks/endpoints/";
     public const string EventsPrefix = Root + "events/";
     public const string LeaderPrefix = Root + "leader/";
     public const string ControlPlanesPrefix = Root + "controlplanes/";
@@ -67,6 +71,8 @@ public static class StoreKeys
     public static string Allocation(string node) => AllocationsPrefix + node;
 
     public static string Endpoints(string service) => EndpointsPrefix + service;
+
+    public static string EndpointsAck(string node) => EndpointsAcksPrefix + node;
 
     public static string Event(string id) => EventsPrefix + id;
 

@@ -104,6 +104,7 @@ public sealed partial class DevCommandTests
     [InlineData("--node-grace", "1s", "error: --node-grace 1s is too short: agents heartbeat every 1s, so a grace under 2s would judge healthy nodes lost; use 2s or more (default 3s)")]
     [InlineData("--event-ttl", "30s", "error: --event-ttl \"30s\" is shorter than a minute; give a duration of at least a minute, for example --event-ttl 24h")]
     [InlineData("--job-replica-retention", "soon", "error: --job-replica-retention: ")]
+    [InlineData("--drain-timeout", "20m", "error: --drain-timeout 20m is out of range: give 100ms to 10m (default 5s)")]
     public async Task Dev_with_a_bad_flag_is_a_usage_error_that_says_what_to_give(string flag, string value, string error)
     {
         using var dir = new TempDirectory("orc-dev");
@@ -120,6 +121,7 @@ public sealed partial class DevCommandTests
         Assert.Equal(TimeSpan.FromSeconds(5), DevCommand.Duration("--node-grace", "5s"));
         Assert.Equal(TimeSpan.FromHours(24), DevCommand.Duration("--event-ttl", "24h"));
         Assert.Equal(TimeSpan.FromMinutes(90), DevCommand.Duration("--job-replica-retention", "90m"));
+        Assert.Equal(TimeSpan.FromMilliseconds(500), DevCommand.Duration("--drain-timeout", "500ms"));
     }
 
     [Fact]

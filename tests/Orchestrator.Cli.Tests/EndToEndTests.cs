@@ -116,6 +116,25 @@ public sealed class EndToEndTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Apply_and_plan_of_a_port_another_service_publishes_name_it_and_change_nothing()
+    {
+        await RunWithStdin(Web, "apply", "-f", "-");
+        var path = Write("api.yaml", Web.Replace("name: web", "name: api", StringComparison.Ordinal));
+
+        var applied = await Run("apply", "-f", path);
+        var planned = await Run("plan", "-f", path);
+        var services = await Run("get", "services", "-o", "json");
+
+        var expected = $"{path}:1: ports[0].published: 8080 is already published by the service \"web\"; every node listens on a published port for one service only, so use a different port, such as 8081 (or change or delete service \"web\" first)";
+        Assert.Equal(1, applied.ExitCode);
+        Assert.Equal("", applied.Stdout);
+        Assert.Equal([expected, $"error: {path} has 1 problem; nothing was applied"], applied.StderrLines);
+        Assert.NotEqual(0, planned.ExitCode);
+        Assert.Contains(expected, planned.StderrLines);
+        Assert.DoesNotContain("\"api\"", services.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Get_shows_the_applied_service_in_a_table_and_as_json()
     {
         await RunWithStdin(Web, "apply", "-f", "-");

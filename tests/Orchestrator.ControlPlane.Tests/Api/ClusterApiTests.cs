@@ -138,6 +138,39 @@ public abstract class ClusterApiTestsBase : IAsyncLifetime
         Assert.Empty(services.Items);
     }
 
+    private static string Published(string name, params int[] ports) =>
+        $"kind: Service\nname: {name}\nimage: {name}:1\nports:\n" + string.Concat(ports.Select((p, i) => $"  - {{ name: p{i}, port: {8000 + i}, published: {p} }}\n"));
+
+    [Fact]
+    public async Task A_published_port_another_service_publishes_is_refused_with_its_name_and_a_free_port_and_changes_nothing()
+    {
+        await ApplyAsync(Published("api", 8080, 8081));
+        var before = await StoreRevisionAsync();
+
+        var error = await Assert.ThrowsAsync<RpcException>(() => ApplyAsync("# the web tier\n---\n" + Published("web", 9090, 8081)));
+
+        Assert.Equal(StatusCode.InvalidArgument, error.StatusCode);
+        Assert.Equal(
+            "app.yaml:3: ports[1].published: 8081 is already published by the service \"api\"; every node listens on a published port for one service only, so use a different port, such as 8082 (or change or delete service \"api\" first)",
+            error.Status.Detail);
+        var trailer = error.Trailers.GetValueBytes("validation-errors-bin");
+        Assert.Equal(("app.yaml", 3), (ValidationErrors.Parser.ParseFrom(trailer).Errors[0].SourceName, ValidationErrors.Parser.ParseFrom(trailer).Errors[0].Line));
+        Assert.Equal(before, await StoreRevisionAsync());
+        var names = (await Client.ListAsync(new ListRequest { Kind = ObjectKind.Service }, cancellationToken: Ct)).Items.Select(o => o.Service.Meta.Name);
+        Assert.Equal(["api"], names);
+
+        // A dry run says the same; the service itself may keep its ports; a free port is fine.
+        var dryRun = await Assert.ThrowsAsync<RpcException>(() => ApplyAsync(Published("web", 8080), dryRun: true));
+        Assert.Contains("8080 is already published by the service \"api\"", dryRun.Status.Detail, StringComparison.Ordinal);
+        Assert.Equal(ApplyOutcome.Unchanged, (await ApplyAsync(Published("api", 8080, 8081))).Results.Single().Outcome);
+        Assert.Equal(ApplyOutcome.Configured, (await ApplyAsync(Published("api", 8081, 8080))).Results.Single().Outcome);
+        Assert.Equal(ApplyOutcome.Created, (await ApplyAsync(Published("web", 9090))).Results.Single().Outcome);
+
+        // Moving a port between two services in one apply is allowed: the request replaces both.
+        var moved = await ApplyAsync(Published("api", 8081) + "---\n" + Published("web", 9090, 8080));
+        Assert.All(moved.Results, r => Assert.Equal(ApplyOutcome.Configured, r.Outcome));
+    }
+
     [Fact]
     public async Task A_multi_document_apply_stores_every_document_in_one_transaction()
     {
@@ -398,7 +431,8 @@ public abstract class ClusterApiTestsBase : IAsyncLifetime
         await Cp.Store.TxnAsync(Txn.Unconditional(
             TxnOp.Put(StoreKeys.Node("node-1"), ProtoJson.Encode(node)),
             TxnOp.Put(StoreKeys.NodeStatus("node-1"), ProtoJson.Encode(new NodeStatus { State = NodeState.Ready })),
-            TxnOp.Put(StoreKeys.NodeLiveness("node-1"), "test-cp"u8.ToArray())), Ct);
+            TxnOp.Put(StoreKeys.NodeLiveness("node-1"), "test-cp"u8.ToArray()),
+            TxnOp.Put(StoreKeys.EndpointsAck("node-1"), ProtoJson.Encode(new NodeEndpointsAck { Node = "node-1", Version = 7 }))), Ct);
         var listed = Assert.Single((await Client.ListAsync(new ListRequest { Kind = ObjectKind.Node }, cancellationToken: Ct)).Items);
         Assert.Equal(("127.0.0.2", NodeState.Ready), (listed.Node.Info.Address, listed.Node.Status.State));
 
@@ -412,6 +446,7 @@ public abstract class ClusterApiTestsBase : IAsyncLifetime
         Assert.True(deleted.Deleted);
         Assert.Empty((await Client.ListAsync(new ListRequest { Kind = ObjectKind.Node }, cancellationToken: Ct)).Items);
         Assert.Null((await Cp.Store.GetAsync(StoreKeys.NodeStatus("node-1"), cancellationToken: Ct)).Kv);
+        Assert.Null((await Cp.Store.GetAsync(StoreKeys.EndpointsAck("node-1"), cancellationToken: Ct)).Kv);
     }
 
     [Fact]

@@ -264,4 +264,21 @@ public sealed class PlanApiTests : IAsyncLifetime
         var planTwice = await Assert.ThrowsAsync<RpcException>(() => PlanAsync(twice));
         Assert.Equal((StatusCode.InvalidArgument, applyTwice.Status.Detail), (planTwice.StatusCode, planTwice.Status.Detail));
     }
+
+    [Fact]
+    public async Task A_published_port_another_service_publishes_is_refused_by_plan_as_by_apply()
+    {
+        const string Api = "kind: Service\nname: api\nimage: api:1\nports:\n  - { name: http, port: 80, published: 8080 }\n";
+        await _cp.Client.ApplyAsync(new ApplyRequest { SourceName = "api.yaml", Content = Api }, cancellationToken: Ct);
+        var web = Web().Replace("port: 80 }", "port: 80, published: 8080 }", StringComparison.Ordinal);
+
+        var applyError = await Assert.ThrowsAsync<RpcException>(async () =>
+            await _cp.Client.ApplyAsync(new ApplyRequest { SourceName = "app1.yaml", Content = web, DryRun = true }, cancellationToken: Ct));
+        var planError = await Assert.ThrowsAsync<RpcException>(() => PlanAsync(web));
+
+        Assert.Equal(StatusCode.InvalidArgument, planError.StatusCode);
+        Assert.Equal(applyError.Status.Detail, planError.Status.Detail);
+        Assert.StartsWith("app1.yaml:1: ports[0].published: 8080 is already published by the service \"api\"", planError.Status.Detail, StringComparison.Ordinal);
+        Assert.Contains("such as 8081", planError.Status.Detail, StringComparison.Ordinal);
+    }
 }

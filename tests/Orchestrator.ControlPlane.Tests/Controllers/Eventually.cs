@@ -28,4 +28,25 @@ internal static class Eventually
             await Task.Delay(TimeSpan.FromMilliseconds(10), TimeProvider.System, cancellationToken);
         }
     }
+
+    /// <summary>Polls <paramref name="read"/> until it gives a value (not null), and returns it.</summary>
+    public static async Task<T> ValueAsync<T>(Func<Task<T?>> read, string what, CancellationToken cancellationToken)
+        where T : class
+    {
+        var start = TimeProvider.System.GetTimestamp();
+        while (true)
+        {
+            if (await read() is { } value)
+            {
+                return value;
+            }
+
+            if (TimeProvider.System.GetElapsedTime(start) > Guard)
+            {
+                throw new TimeoutException($"still waiting after {Guard.TotalSeconds} s for: {what}");
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(10), TimeProvider.System, cancellationToken);
+        }
+    }
 }

@@ -293,17 +293,111 @@ public sealed class RolloutPlannerTests
         Assert.Equal(1, Created(plan));
     }
 
+    private static DrainGate Gate(long version, string[] published, params (string Node, long Acked)[] nodes) =>
+        new(version, published.ToHashSet(StringComparer.Ordinal), [.. nodes.Select(n => new NodeAck(n.Node, n.Acked))]);
+
     [Fact]
-    public void A_drained_replica_is_asked_to_stop_after_the_drain_timeout()
+    public void A_draining_replica_stops_once_every_connected_node_acked_endpoints_without_it()
     {
         var service = Web(1, 1, Update(), Stored(1, 1, replicas: 1, available: 1));
         var draining = R("web-b", 1, desired: DesiredState.Drain, askedSecondsAgo: 1, phase: Phase.Draining);
-        var plan = _planner.Plan(service, [R("web-a", 1), draining], [N("node-1")], null, Now);
+
+        // node-2 still holds version 49, which routes to web-b: wait, at most until the timeout.
+        var plan = _planner.Plan(service, [R("web-a", 1), draining], [N("node-1")], null, Now, Gate(50, ["web-a"], ("node-1", 50), ("node-2", 49)));
         Assert.Empty(plan.Actions);
         Assert.Equal(TimeSpan.FromSeconds(1), plan.RequeueAfter);
 
-        plan = _planner.Plan(service, [R("web-a", 1), draining], [N("node-1")], null, Now.AddSeconds(1));
-        Assert.Equal(["web-b"], plan.Actions.OfType<StopReplica>().Select(s => s.Id));
+        // A later version counts too: it has every change up to it.
+        plan = _planner.Plan(service, [R("web-a", 1), draining], [N("node-1")], null, Now, Gate(50, ["web-a"], ("node-1", 50), ("node-2", 53)));
+        var stop = Assert.Single(plan.Actions.OfType<StopReplica>());
+        Assert.Equal(("web-b", "out of traffic: 2 connected nodes acknowledged endpoints version 50 without it"), (stop.Id, stop.Why));
+        Assert.Empty(plan.Actions.OfType<RecordEvent>());
+    }
+
+    [Fact]
+    public void A_replica_still_in_the_published_endpoints_waits_for_the_endpoints_controller()
+    {
+        var service = Web(1, 1, Update(), Stored(1, 1, replicas: 1, available: 1));
+        var draining = R("web-b", 1, desired: DesiredState.Drain, askedSecondsAgo: 0, phase: Phase.Draining);
+
+        // Every node acked, but the version they acked still has web-b in it.
+        var plan = _planner.Plan(service, [R("web-a", 1), draining], [N("node-1")], null, Now, Gate(50, ["web-a", "web-b"], ("node-1", 50)));
+
+        Assert.Empty(plan.Actions);
+        Assert.Equal(TimeSpan.FromSeconds(2), plan.RequeueAfter);
+    }
+
+    [Fact]
+    public void A_drain_ends_at_the_timeout_with_a_warning_naming_each_lagging_node_and_its_ack()
+    {
+        var service = Web(1, 1, Update(), Stored(1, 1, replicas: 1, available: 1));
+        var draining = R("web-b", 1, desired: DesiredState.Drain, askedSecondsAgo: 2, phase: Phase.Draining);
+
+        var plan = _planner.Plan(service, [R("web-a", 1), draining], [N("node-1")], null, Now, Gate(50, ["web-a"], ("node-3", 0), ("node-1", 50), ("node-2", 42)));
+
+        Assert.Equal("web-b", Assert.Single(plan.Actions.OfType<StopReplica>()).Id);
+        var warning = Assert.Single(plan.Actions.OfType<RecordEvent>());
+        Assert.Equal((EventType.Warning, ServicePlanner.DrainTimedOut), (warning.Type, warning.Reason));
+        Assert.Equal(
+            "Stopping replica web-b after the drain timeout of 2s: 2 connected nodes had not acknowledged endpoints version 50, which no longer routes to it: node-2 (acked 42), node-3 (no ack); their proxies may still send it requests",
+            warning.Message);
+    }
+
+    [Fact]
+    public void A_drain_timeout_names_ten_lagging_nodes_and_counts_the_rest()
+    {
+        var service = Web(1, 1, Update(), Stored(1, 1, replicas: 1, available: 1));
+        var draining = R("web-b", 1, desired: DesiredState.Drain, askedSecondsAgo: 5, phase: Phase.Draining);
+        var nodes = Enumerable.Range(1, 1000).Select(i => ($"node-{i:D4}", 7L)).ToArray();
+
+        var plan = _planner.Plan(service, [R("web-a", 1), draining], [N("node-1")], null, Now, Gate(50, ["web-a"], nodes));
+
+        var warning = Assert.Single(plan.Actions.OfType<RecordEvent>());
+        Assert.Contains("1000 connected nodes had not acknowledged", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("node-0010 (acked 7) and 990 more;", warning.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("node-0011", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_replica_left_in_the_endpoints_past_the_timeout_is_stopped_with_a_warning()
+    {
+        var service = Web(1, 1, Update(), Stored(1, 1, replicas: 1, available: 1));
+        var draining = R("web-b", 1, desired: DesiredState.Drain, askedSecondsAgo: 3, phase: Phase.Draining);
+
+        var plan = _planner.Plan(service, [R("web-a", 1), draining], [N("node-1")], null, Now, Gate(50, ["web-a", "web-b"], ("node-1", 50)));
+
+        Assert.Equal("web-b", Assert.Single(plan.Actions.OfType<StopReplica>()).Id);
+        Assert.Contains("still in the endpoints of its service (version 50)", Assert.Single(plan.Actions.OfType<RecordEvent>()).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_draining_replica_of_a_service_with_nothing_published_or_no_connected_node_stops_at_once()
+    {
+        var service = Web(1, 1, Update(), Stored(1, 1, replicas: 1, available: 1));
+        var draining = R("web-b", 1, desired: DesiredState.Drain, askedSecondsAgo: 0, phase: Phase.Draining);
+
+        var none = _planner.Plan(service, [R("web-a", 1), draining], [N("node-1")], null, Now, DrainGate.NothingPublished);
+        var alone = _planner.Plan(service, [R("web-a", 1), draining], [N("node-1")], null, Now, Gate(50, ["web-a"]));
+
+        Assert.Equal("no endpoints of its service are published, so no proxy routes to it", Assert.Single(none.Actions.OfType<StopReplica>()).Why);
+        Assert.Equal("web-b", Assert.Single(alone.Actions.OfType<StopReplica>()).Id);
+        Assert.Empty(none.Actions.OfType<RecordEvent>().Concat(alone.Actions.OfType<RecordEvent>()));
+    }
+
+    [Fact]
+    public void A_replica_that_never_became_ready_or_has_no_ports_stops_without_draining()
+    {
+        var service = Web(1, 1, Update(), Stored(1, 1, replicas: 2, available: 1));
+        var starting = R("web-b", 1, phase: Phase.Running, ageSeconds: 10);
+        var plan = _planner.Plan(service, [R("web-a", 1), starting], [N("node-1")], null, Now);
+        Assert.Equal("web-b", Assert.Single(plan.Actions.OfType<StopReplica>()).Id);
+        Assert.Empty(plan.Actions.OfType<DrainReplica>());
+
+        var portless = R("web-b", 1, ageSeconds: 10);
+        portless.Spec.Template.Ports.Clear();
+        plan = _planner.Plan(service, [R("web-a", 1), portless], [N("node-1")], null, Now);
+        Assert.Equal("web-b", Assert.Single(plan.Actions.OfType<StopReplica>()).Id);
+        Assert.Empty(plan.Actions.OfType<DrainReplica>());
     }
 
     [Fact]

@@ -87,4 +87,34 @@ public sealed class ServiceControllerSourceTests : IAsyncLifetime
         Assert.Empty(source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.ReplicaStatus("report-ccccc"), running), null)));
         Assert.DoesNotContain("report", source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.Node("node-1"), new Node { Meta = new ObjectMeta { Name = "node-1" } }), null)));
     }
+
+    [Fact]
+    public async Task Acks_endpoints_and_node_readiness_wake_only_the_services_whose_replicas_drain()
+    {
+        var draining = Replica("web-aaaaa", "web", "node-1");
+        draining.Spec.Desired = DesiredState.Drain;
+        await _store!.TxnAsync(
+            new Txn([], [TxnOp.Put(StoreKeys.Replica("web-aaaaa"), ProtoJson.Encode(draining)), TxnOp.Put(StoreKeys.Replica("api-bbbbb"), ProtoJson.Encode(Replica("api-bbbbb", "api", "node-2")))], []),
+            Ct);
+        var source = new ServiceControllerSource(_store);
+        await source.ListKeysAsync(Ct);
+
+        // Any node's ack may open web's gate; api drains nothing.
+        var ack = new NodeEndpointsAck { Node = "node-2", Version = 41 };
+        Assert.Equal(["web"], source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.EndpointsAck("node-2"), ack), null)));
+        Assert.Equal(["web"], source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.Endpoints("web"), new ServiceEndpoints { Service = "web" }), null)));
+        Assert.Empty(source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.Endpoints("api"), new ServiceEndpoints { Service = "api" }), null)));
+
+        // A node's readiness changing wakes the gate; its periodic heartbeat write does not.
+        var ready = new NodeStatus { State = NodeState.Ready };
+        Assert.Equal(["web"], source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.NodeStatus("node-3"), ready), null)));
+        Assert.Empty(source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.NodeStatus("node-3"), new NodeStatus { State = NodeState.Ready, LastHeartbeat = new Google.Protobuf.WellKnownTypes.Timestamp { Seconds = 9 } }), null)));
+        Assert.Equal(["web"], source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.NodeStatus("node-3"), new NodeStatus { State = NodeState.NotReady }), null)));
+        Assert.Equal(["web"], source.KeysOf(new WatchEvent(WatchEventType.Delete, new KeyValue(StoreKeys.NodeLiveness("node-3"), [], 0, 0, 0, 0), null)));
+
+        // Once the replica is asked to stop, nothing waits on acks any more.
+        draining.Spec.Desired = DesiredState.Stop;
+        Assert.Equal(["web"], source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.Replica("web-aaaaa"), draining), null)));
+        Assert.Empty(source.KeysOf(new WatchEvent(WatchEventType.Put, Kv(StoreKeys.EndpointsAck("node-2"), ack), null)));
+    }
 }

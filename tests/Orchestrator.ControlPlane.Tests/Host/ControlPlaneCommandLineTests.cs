@@ -34,6 +34,14 @@ public class ControlPlaneCommandLineTests
     }
 
     [Fact]
+    public void Drain_timeout_is_a_duration_that_defaults_to_five_seconds()
+    {
+        Assert.Equal(TimeSpan.FromSeconds(5), ControlPlaneCommandLine.Parse([]).Options!.DrainTimeout);
+        Assert.Equal(TimeSpan.FromMilliseconds(1500), ControlPlaneCommandLine.Parse(["--drain-timeout", "1500ms"]).Options!.DrainTimeout);
+        Assert.Equal(TimeSpan.FromMinutes(2), ControlPlaneCommandLine.Parse(["--drain-timeout=2m"]).Options!.DrainTimeout);
+    }
+
+    [Fact]
     public void Node_grace_is_a_duration_of_at_least_two_heartbeats()
     {
         Assert.Null(ControlPlaneCommandLine.Parse([]).Options!.NodeGrace);
@@ -60,6 +68,9 @@ public class ControlPlaneCommandLineTests
     [InlineData(new[] { "--event-ttl", "soon" }, "--event-ttl: \"soon\" is not a duration")]
     [InlineData(new[] { "--event-ttl", "10s" }, "--event-ttl \"10s\" is shorter than a minute; give a duration of at least a minute, for example --event-ttl 24h")]
     [InlineData(new[] { "--job-replica-retention" }, "--job-replica-retention needs a value, for example --job-replica-retention 2h")]
+    [InlineData(new[] { "--drain-timeout", "10ms" }, "--drain-timeout 10ms is out of range: give 100ms to 10m (default 5s)")]
+    [InlineData(new[] { "--drain-timeout", "1h" }, "--drain-timeout 1h is out of range")]
+    [InlineData(new[] { "--drain-timeout" }, "--drain-timeout needs a value, for example --drain-timeout 5s")]
     public void A_bad_command_line_gives_one_error_that_says_what_to_fix(string[] args, string expected)
     {
         var parsed = ControlPlaneCommandLine.Parse(args);
