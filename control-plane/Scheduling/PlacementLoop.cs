@@ -286,7 +286,7 @@ public sealed partial class PlacementLoop(
             }
 
             replica.SpecModRevision = change.Revision;
-            replica.Object = TryDecode<Replica>(change.Kv, out var decoded) ? decoded : null;
+            replica.Object = TryDecode<Replica>(change.Kv, out var decoded) ? state.ShareTemplate(decoded) : null;
             state.Refresh(replica);
         }
         else if (key.StartsWith(StoreKeys.AllocationsPrefix, StringComparison.Ordinal))
@@ -356,7 +356,7 @@ public sealed partial class PlacementLoop(
             var sameTemplate = (ClusterSnapshot.OwnerKey(spec.Owner), spec.Revision);
             if (!failures.TryGetValue(sameTemplate, out var decision) || failuresAtRoom != state.Snapshot.RoomVersion)
             {
-                decision = scheduler.PlaceFrom(new PlacementRequest(id, spec.Owner, spec.Template), state.Snapshot, now, state.ScanStart, out var checkedNodes);
+                decision = scheduler.PlaceFrom(state.Request(id, spec), state.Snapshot, now, state.ScanStart, out var checkedNodes);
                 state.ScanStart = (state.ScanStart + checkedNodes) % Math.Max(1, state.Snapshot.Nodes.Count);
                 PlacementStats.Add(ref _stats.Deciding, started);
                 if (!decision.Placed && spec.Owner is not null)
@@ -390,7 +390,7 @@ public sealed partial class PlacementLoop(
         }
 
         var encoding = Stopwatch.GetTimestamp();
-        var puts = batch.EncodeReplicas();
+        var puts = batch.EncodeReplicas(state.Writer);
         PlacementStats.Add(ref _stats.Encoding, encoding);
         await FinishCommitAsync(state, cancellationToken);
         var (ifs, thens) = batch.Complete(state.Snapshot, puts);
@@ -551,7 +551,15 @@ public sealed partial class PlacementLoop(
     /// <summary>Everything the loop knows, owned by the loop alone.</summary>
     private sealed class State
     {
+        /// <summary>Templates shared, and requests worked out, for at most this many owner revisions at a time.</summary>
+        private const int MaxTemplates = 4096;
+
+        private readonly Dictionary<(string Owner, long Revision), ReplicaTemplate> _templates = [];
+        private readonly Dictionary<ReplicaTemplate, PlacementRequest> _requests = new(ReferenceEqualityComparer.Instance);
         private long _requeuedAtRoom;
+
+        /// <summary>Encodes the batches' bindings (one batch at a time).</summary>
+        public BindingWriter Writer { get; } = new();
 
         public ClusterSnapshot Snapshot { get; } = new();
 
@@ -576,6 +584,58 @@ public sealed partial class PlacementLoop(
         public List<EventDraft> Events { get; } = [];
 
         public Task EventsWrite { get; set; } = Task.CompletedTask;
+
+        /// <summary>
+        /// Lets a pending replica share one template object with the other pending replicas of its
+        /// owner revision when the templates are equal: the loop then holds one template per
+        /// revision instead of one per replica, and works out its request and its JSON once.
+        /// Shared templates are never changed (a binding writes a copy).
+        /// </summary>
+        public Replica ShareTemplate(Replica replica)
+        {
+            if (replica.Spec is not { Template: { } template } spec || !string.IsNullOrEmpty(spec.Node))
+            {
+                return replica;
+            }
+
+            var key = (ClusterSnapshot.OwnerKey(spec.Owner), spec.Revision);
+            if (_templates.TryGetValue(key, out var shared) && (ReferenceEquals(shared, template) || shared.Equals(template)))
+            {
+                spec.Template = shared;
+                return replica;
+            }
+
+            if (_templates.Count >= MaxTemplates)
+            {
+                _templates.Clear();
+            }
+
+            _templates[key] = template;
+            return replica;
+        }
+
+        /// <summary>The placement request of a pending replica, worked out once per shared template.</summary>
+        public PlacementRequest Request(string id, ReplicaSpec spec)
+        {
+            var owner = ClusterSnapshot.OwnerKey(spec.Owner);
+            if (spec.Template is { } template && _requests.TryGetValue(template, out var same) && same.Owner == owner)
+            {
+                return same.For(id);
+            }
+
+            var request = new PlacementRequest(id, spec.Owner, spec.Template);
+            if (spec.Template is not null)
+            {
+                if (_requests.Count >= MaxTemplates)
+                {
+                    _requests.Clear();
+                }
+
+                _requests[spec.Template] = request;
+            }
+
+            return request;
+        }
 
         public TrackedReplica Replica(string id)
         {
@@ -734,35 +794,23 @@ public sealed partial class PlacementLoop(
             _puts++;
         }
 
-        /// <summary>The replica writes of the batch (no revision needed yet, so they are encoded before the previous commit is awaited).</summary>
-        public List<TxnOp> EncodeReplicas()
+        /// <summary>
+        /// The replica writes of the batch (no revision needed yet, so they are encoded before the
+        /// previous commit is awaited): <paramref name="writer"/>'s bytes, or protobuf JSON for a
+        /// replica it leaves to the full formatter (the same bytes either way).
+        /// </summary>
+        public List<TxnOp> EncodeReplicas(BindingWriter writer)
         {
             var thens = new List<TxnOp>(_puts);
             foreach (var (replica, decision, at) in Bindings)
             {
                 var timestamp = Timestamp.FromDateTimeOffset(at);
-                var spec = replica.Object!.Clone();
-                spec.Status = null;
-                spec.Meta ??= new ObjectMeta();
-                spec.Meta.ResourceVersion = 0;
-                spec.Meta.UpdatedAt = timestamp;
-                spec.Spec.Node = decision.Node;
-                spec.Spec.HostPorts.Clear();
-                foreach (var (name, port) in decision.HostPorts)
-                {
-                    spec.Spec.HostPorts[name] = port;
-                }
-
-                spec.Spec.Generation++;
-
-                var status = replica.Status?.Clone() ?? new ReplicaStatus();
-                status.Phase = Phase.Scheduled;
-                status.Reason = "";
-                status.Message = decision.Explanation.Message;
-                status.LastTransitionAt = timestamp;
-                status.Placement = decision.Explanation;
-                thens.Add(TxnOp.Put(StoreKeys.Replica(replica.Id), ProtoJson.Encode(spec)));
-                thens.Add(TxnOp.Put(StoreKeys.ReplicaStatus(replica.Id), ProtoJson.Encode(status)));
+                var spec = writer.TryWrite(replica.Object!, decision.Node!, decision.HostPorts, timestamp)
+                    ?? ProtoJson.Encode(BindingWriter.Bound(replica.Object!, decision.Node!, decision.HostPorts, timestamp));
+                var status = writer.TryWriteScheduled(replica.Status, decision.Explanation, timestamp)
+                    ?? ProtoJson.Encode(BindingWriter.Scheduled(replica.Status, decision.Explanation, timestamp));
+                thens.Add(TxnOp.Put(StoreKeys.Replica(replica.Id), spec));
+                thens.Add(TxnOp.Put(StoreKeys.ReplicaStatus(replica.Id), status));
             }
 
             foreach (var (replica, _, status) in Unschedulables)
