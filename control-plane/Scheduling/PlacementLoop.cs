@@ -178,7 +178,7 @@ public sealed partial class PlacementLoop(
                     continue;
                 }
 
-                if (state.InFlight is not null)
+                if (state.InFlight.Count > 0)
                 {
                     await FinishCommitAsync(state, cancel.Token);
                     continue;
@@ -202,7 +202,7 @@ public sealed partial class PlacementLoop(
         finally
         {
             await cancel.CancelAsync();
-            foreach (var pending in new[] { state.InFlight?.Commit, state.EventsWrite })
+            foreach (var pending in state.InFlight.Select(f => f.Commit).Append(state.EventsWrite))
             {
                 try
                 {
@@ -373,6 +373,7 @@ public sealed partial class PlacementLoop(
                 var allocation = new ReplicaAllocation(node, ClusterSnapshot.OwnerKey(spec.Owner), spec.Template?.Resources?.CpuMillis ?? 0, spec.Template?.Resources?.MemoryBytes ?? 0, [.. decision.HostPorts.Values], true, true);
                 state.Snapshot.SetAllocation(id, allocation);
                 batch.Bind(replica, decision, now);
+                replica.Binding = true;
             }
             else
             {
@@ -389,23 +390,42 @@ public sealed partial class PlacementLoop(
             return;
         }
 
-        var encoding = Stopwatch.GetTimestamp();
-        var puts = batch.EncodeReplicas(state.Writer);
-        PlacementStats.Add(ref _stats.Encoding, encoding);
-        await FinishCommitAsync(state, cancellationToken);
+        // Encoding needs no revision: with a commit in flight it runs on another thread (the second
+        // core) while the loop waits for that commit and folds its outcome in.
+        var writer = state.Writer;
+        var encoding = state.InFlight.Count == 0 ? Task.FromResult(Encode(batch, writer)) : Task.Run(() => Encode(batch, writer), cancellationToken);
+
+        // A batch compares each node's allocation key at the revision the last commit to that node
+        // gave it, so it waits for every batch in flight that touches one of its nodes (oldest
+        // first); a batch on other nodes goes out at once, up to MaxTxnsInFlight at a time.
+        while (state.InFlight.Count > 0
+            && (state.InFlight.Count >= Math.Max(1, scheduler.Options.MaxTxnsInFlight) || state.InFlight.Any(f => f.Batch.SharesNodeWith(batch))))
+        {
+            await FinishCommitAsync(state, cancellationToken);
+        }
+
+        var puts = await encoding;
         var (ifs, thens) = batch.Complete(state.Snapshot, puts);
-        state.InFlight = (batch, store.TxnAsync(new Txn(ifs, thens, []), cancellationToken));
+        state.InFlight.Enqueue((batch, store.TxnAsync(new Txn(ifs, thens, []), cancellationToken)));
     }
 
-    /// <summary>Waits for the batch in flight, if any, and folds its outcome into the snapshot and the queue.</summary>
+    private List<TxnOp> Encode(Batch batch, BindingWriter writer)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var puts = batch.EncodeReplicas(writer);
+        PlacementStats.Add(ref _stats.Encoding, started);
+        return puts;
+    }
+
+    /// <summary>Waits for the oldest batch in flight, if any, and folds its outcome into the snapshot and the queue.</summary>
     private async Task FinishCommitAsync(State state, CancellationToken cancellationToken)
     {
-        if (state.InFlight is not var (batch, commit))
+        if (!state.InFlight.TryDequeue(out var inFlight))
         {
             return;
         }
 
-        state.InFlight = null;
+        var (batch, commit) = inFlight;
         var waiting = Stopwatch.GetTimestamp();
         var result = await commit;
         PlacementStats.Add(ref _stats.WaitingForStore, waiting);
@@ -417,6 +437,7 @@ public sealed partial class PlacementLoop(
             Interlocked.Increment(ref _conflicts);
             foreach (var (replica, _, _) in batch.Bindings)
             {
+                replica.Binding = false;
                 state.Snapshot.RemoveReplica(replica.Id);
             }
 
@@ -426,6 +447,15 @@ public sealed partial class PlacementLoop(
                 Apply(state, current.Kv is { } kv
                     ? new WatchEvent(WatchEventType.Put, kv, null)
                     : new WatchEvent(WatchEventType.Delete, new KeyValue(key, [], 0, current.Revision, 0, 0), null));
+            }
+
+            // Count what the watch brought for them while the binding was in flight.
+            foreach (var (replica, _, _) in batch.Bindings)
+            {
+                if (state.Replicas.TryGetValue(replica.Id, out var tracked) && ReferenceEquals(tracked, replica))
+                {
+                    state.Refresh(replica);
+                }
             }
 
             foreach (var replica in batch.Bindings.Select(b => b.Replica).Concat(batch.Unschedulables.Select(u => u.Replica)))
@@ -443,6 +473,7 @@ public sealed partial class PlacementLoop(
 
         foreach (var (replica, decision, _) in batch.Bindings)
         {
+            replica.Binding = false;
             replica.SpecModRevision = result.Revision;
             replica.StatusModRevision = result.Revision;
             replica.Object = State.Compact(replica.Object!, decision.Node!, decision.HostPorts);
@@ -526,6 +557,9 @@ public sealed partial class PlacementLoop(
 
         public string? Node { get; set; }
 
+        /// <summary>A binding of it is in flight: its commit, not the watch, settles what the snapshot counts for it.</summary>
+        public bool Binding { get; set; }
+
         public bool IsPending => Object is { Spec: { } spec }
             && string.IsNullOrEmpty(spec.Node)
             && spec.Desired == DesiredState.Run
@@ -577,8 +611,8 @@ public sealed partial class PlacementLoop(
         /// <summary>Pending replicas nothing fit, waiting for room to grow.</summary>
         public HashSet<string> Unschedulable { get; } = new(StringComparer.Ordinal);
 
-        /// <summary>The batch whose transaction is in flight.</summary>
-        public (Batch Batch, Task<TxnResult> Commit)? InFlight { get; set; }
+        /// <summary>The batches whose transactions are in flight, oldest first; no two touch the same node.</summary>
+        public Queue<(Batch Batch, Task<TxnResult> Commit)> InFlight { get; } = new();
 
         /// <summary>Events of committed batches not yet handed to a write.</summary>
         public List<EventDraft> Events { get; } = [];
@@ -668,6 +702,14 @@ public sealed partial class PlacementLoop(
         /// <summary>Recounts a replica after its spec or status changed, and queues it if it waits for a node.</summary>
         public void Refresh(TrackedReplica replica)
         {
+            if (replica.Binding)
+            {
+                // The watch can bring the binding's own writes (or the status before the spec)
+                // before its commit has returned: counting those now would take back the room
+                // the binding holds. The commit's outcome settles it (FinishCommitAsync).
+                return;
+            }
+
             if (replica.Object is { Spec: { } spec })
             {
                 replica.Node = string.IsNullOrEmpty(spec.Node) ? null : spec.Node;
@@ -755,6 +797,9 @@ public sealed partial class PlacementLoop(
 
         public List<(TrackedReplica Replica, PlacementDecision Decision, DateTimeOffset At)> Bindings { get; } = [];
 
+        /// <summary>Each binding's stored replica and status as they were when it was decided: what its writes are made from, on another thread.</summary>
+        private readonly List<(Replica Pending, ReplicaStatus? Status)> _decidedFrom = [];
+
         public List<(TrackedReplica Replica, PlacementDecision Decision, ReplicaStatus Status)> Unschedulables { get; } = [];
 
         private int _compares;
@@ -765,9 +810,13 @@ public sealed partial class PlacementLoop(
 
         public bool IsEmpty => Bindings.Count == 0 && Unschedulables.Count == 0;
 
+        /// <summary>Whether both batches bind to one node (then the later one needs the allocation revision the earlier one's commit gives).</summary>
+        public bool SharesNodeWith(Batch other) => _nodes.Overlaps(other._nodes);
+
         public void Bind(TrackedReplica replica, PlacementDecision decision, DateTimeOffset at)
         {
             Bindings.Add((replica, decision, at));
+            _decidedFrom.Add((replica.Object!, replica.Status));
             _compares += 2;
             _puts += 2;
             if (_nodes.Add(decision.Node!))
@@ -795,20 +844,23 @@ public sealed partial class PlacementLoop(
         }
 
         /// <summary>
-        /// The replica writes of the batch (no revision needed yet, so they are encoded before the
-        /// previous commit is awaited): <paramref name="writer"/>'s bytes, or protobuf JSON for a
-        /// replica it leaves to the full formatter (the same bytes either way).
+        /// The replica writes of the batch: <paramref name="writer"/>'s bytes, or protobuf JSON for
+        /// a replica it leaves to the full formatter (the same bytes either way). No revision is
+        /// needed yet, so this runs on another thread while the previous commit is awaited; it
+        /// reads only what <see cref="Bind"/> captured (objects the loop replaces, never changes).
         /// </summary>
         public List<TxnOp> EncodeReplicas(BindingWriter writer)
         {
             var thens = new List<TxnOp>(_puts);
-            foreach (var (replica, decision, at) in Bindings)
+            for (var i = 0; i < Bindings.Count; i++)
             {
+                var (replica, decision, at) = Bindings[i];
+                var (pending, current) = _decidedFrom[i];
                 var timestamp = Timestamp.FromDateTimeOffset(at);
-                var spec = writer.TryWrite(replica.Object!, decision.Node!, decision.HostPorts, timestamp)
-                    ?? ProtoJson.Encode(BindingWriter.Bound(replica.Object!, decision.Node!, decision.HostPorts, timestamp));
-                var status = writer.TryWriteScheduled(replica.Status, decision.Explanation, timestamp)
-                    ?? ProtoJson.Encode(BindingWriter.Scheduled(replica.Status, decision.Explanation, timestamp));
+                var spec = writer.TryWrite(pending, decision.Node!, decision.HostPorts, timestamp)
+                    ?? ProtoJson.Encode(BindingWriter.Bound(pending, decision.Node!, decision.HostPorts, timestamp));
+                var status = writer.TryWriteScheduled(current, decision.Explanation, timestamp)
+                    ?? ProtoJson.Encode(BindingWriter.Scheduled(current, decision.Explanation, timestamp));
                 thens.Add(TxnOp.Put(StoreKeys.Replica(replica.Id), spec));
                 thens.Add(TxnOp.Put(StoreKeys.ReplicaStatus(replica.Id), status));
             }
