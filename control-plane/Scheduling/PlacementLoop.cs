@@ -261,7 +261,7 @@ public sealed partial class PlacementLoop(
         {
             var id = key[StoreKeys.ReplicaStatusPrefix.Length..];
             var replica = state.Replica(id);
-            if (change.Revision <= replica.StatusModRevision)
+            if (change.Revision <= replica.StatusModRevision || SkipWhileBinding(replica, change))
             {
                 return;
             }
@@ -274,7 +274,7 @@ public sealed partial class PlacementLoop(
         {
             var id = key[StoreKeys.ReplicasPrefix.Length..];
             var replica = state.Replica(id);
-            if (change.Revision <= replica.SpecModRevision)
+            if (change.Revision <= replica.SpecModRevision || SkipWhileBinding(replica, change))
             {
                 return;
             }
@@ -328,6 +328,22 @@ public sealed partial class PlacementLoop(
             node.Object = deleted || !TryDecode<Node>(change.Kv, out var decoded) ? null : decoded;
             state.Refresh(node);
         }
+    }
+
+    /// <summary>
+    /// While a replica's binding is in flight, the watch brings that binding's own writes (before
+    /// the commit has returned when several are in flight): they are not decoded, only noted. The
+    /// commit settles the replica; a change newer than the commit is read again after it.
+    /// </summary>
+    private static bool SkipWhileBinding(TrackedReplica replica, WatchEvent change)
+    {
+        if (!replica.Binding)
+        {
+            return false;
+        }
+
+        replica.SeenWhileBinding = Math.Max(replica.SeenWhileBinding, change.Revision);
+        return true;
     }
 
     /// <summary>
@@ -438,15 +454,13 @@ public sealed partial class PlacementLoop(
             foreach (var (replica, _, _) in batch.Bindings)
             {
                 replica.Binding = false;
+                replica.SeenWhileBinding = 0;
                 state.Snapshot.RemoveReplica(replica.Id);
             }
 
             foreach (var key in batch.ComparedKeys())
             {
-                var current = await store.GetAsync(key, 0, cancellationToken);
-                Apply(state, current.Kv is { } kv
-                    ? new WatchEvent(WatchEventType.Put, kv, null)
-                    : new WatchEvent(WatchEventType.Delete, new KeyValue(key, [], 0, current.Revision, 0, 0), null));
+                await ReadAgainAsync(state, key, cancellationToken);
             }
 
             // Count what the watch brought for them while the binding was in flight.
@@ -471,9 +485,16 @@ public sealed partial class PlacementLoop(
             return;
         }
 
+        var changedSince = new List<TrackedReplica>();
         foreach (var (replica, decision, _) in batch.Bindings)
         {
             replica.Binding = false;
+            if (replica.SeenWhileBinding > result.Revision)
+            {
+                changedSince.Add(replica);
+            }
+
+            replica.SeenWhileBinding = 0;
             replica.SpecModRevision = result.Revision;
             replica.StatusModRevision = result.Revision;
             replica.Object = State.Compact(replica.Object!, decision.Node!, decision.HostPorts);
@@ -493,8 +514,24 @@ public sealed partial class PlacementLoop(
             LogUnschedulable(logger, replica.Id, decision.Explanation.Message);
         }
 
+        // Someone wrote these replicas after the binding (the watch brought it while the commit was in flight): read them again.
+        foreach (var replica in changedSince)
+        {
+            await ReadAgainAsync(state, StoreKeys.Replica(replica.Id), cancellationToken);
+            await ReadAgainAsync(state, StoreKeys.ReplicaStatus(replica.Id), cancellationToken);
+        }
+
         Interlocked.Add(ref _placed, batch.Bindings.Count);
         FlushEvents(state, cancellationToken);
+    }
+
+    /// <summary>Folds what the store holds now for <paramref name="key"/> into the state (the watch may lag).</summary>
+    private async Task ReadAgainAsync(State state, string key, CancellationToken cancellationToken)
+    {
+        var current = await store.GetAsync(key, 0, cancellationToken);
+        Apply(state, current.Kv is { } kv
+            ? new WatchEvent(WatchEventType.Put, kv, null)
+            : new WatchEvent(WatchEventType.Delete, new KeyValue(key, [], 0, current.Revision, 0, 0), null));
     }
 
     /// <summary>Starts writing the events gathered so far unless a write is still running (the next flush takes them): events never hold up a binding.</summary>
@@ -559,6 +596,9 @@ public sealed partial class PlacementLoop(
 
         /// <summary>A binding of it is in flight: its commit, not the watch, settles what the snapshot counts for it.</summary>
         public bool Binding { get; set; }
+
+        /// <summary>The newest revision the watch brought for it while its binding was in flight (0 for none).</summary>
+        public long SeenWhileBinding { get; set; }
 
         public bool IsPending => Object is { Spec: { } spec }
             && string.IsNullOrEmpty(spec.Node)
