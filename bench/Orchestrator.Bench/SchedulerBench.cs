@@ -63,6 +63,7 @@ internal static class SchedulerBench
             decisions = new Latency();
             var start = Stopwatch.GetTimestamp();
             var before = Split(loop.Stats);
+            var gcBefore = (Pause: GC.GetTotalPauseDuration(), Gen0: GC.CollectionCount(0), Gen1: GC.CollectionCount(1), Gen2: GC.CollectionCount(2));
             var target = written + waves[wave];
             if (wave == 0)
             {
@@ -84,11 +85,12 @@ internal static class SchedulerBench
             var seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             var after = Split(loop.Stats);
             var split = string.Join(", ", after.Zip(before).Select(p => $"{p.First.Name} {p.First.Seconds - p.Second.Seconds:F1} s"));
-            Console.WriteLine($"    loop time: {split} (of {seconds:F1} s)");
+            var gc = $"GC paused {(GC.GetTotalPauseDuration() - gcBefore.Pause).TotalSeconds:F1} s ({GC.CollectionCount(0) - gcBefore.Gen0} gen0, {GC.CollectionCount(1) - gcBefore.Gen1} gen1, {GC.CollectionCount(2) - gcBefore.Gen2} gen2)";
+            Console.WriteLine($"    loop time: {split} (of {seconds:F1} s); {gc}");
             total += waves[wave];
             var rate = waves[wave] / seconds;
             var how = wave == 0 ? "written, then listed by a starting loop" : "written while the loop runs (watch)";
-            report.Add(new Row($"schedule {waves[wave]:N0} on {options.SchedulerNodes:N0} nodes, {store}", "PlacementLoop", rate, decisions.P50, decisions.P99, "raw store txns (no decision)", rate / baseline, $"{how}; {seconds:F1} s ({split}); p50/p99 = one decision; {loop.Conflicts} conflicts"));
+            report.Add(new Row($"schedule {waves[wave]:N0} on {options.SchedulerNodes:N0} nodes, {store}", "PlacementLoop", rate, decisions.P50, decisions.P99, "raw store txns (no decision)", rate / baseline, $"{how}; {seconds:F1} s ({split}); {gc}; p50/p99 = one decision; {loop.Conflicts} conflicts"));
             await state.CompactAsync(await state.GetRevisionAsync());
         }
 

@@ -178,7 +178,7 @@ public sealed partial class PlacementLoop(
                     continue;
                 }
 
-                if (state.InFlight is not null)
+                if (state.InFlight.Count > 0)
                 {
                     await FinishCommitAsync(state, cancel.Token);
                     continue;
@@ -202,7 +202,7 @@ public sealed partial class PlacementLoop(
         finally
         {
             await cancel.CancelAsync();
-            foreach (var pending in new[] { state.InFlight?.Commit, state.EventsWrite })
+            foreach (var pending in state.InFlight.Select(f => f.Commit).Append(state.EventsWrite))
             {
                 try
                 {
@@ -261,7 +261,7 @@ public sealed partial class PlacementLoop(
         {
             var id = key[StoreKeys.ReplicaStatusPrefix.Length..];
             var replica = state.Replica(id);
-            if (change.Revision <= replica.StatusModRevision)
+            if (change.Revision <= replica.StatusModRevision || SkipWhileBinding(replica, change))
             {
                 return;
             }
@@ -274,7 +274,7 @@ public sealed partial class PlacementLoop(
         {
             var id = key[StoreKeys.ReplicasPrefix.Length..];
             var replica = state.Replica(id);
-            if (change.Revision <= replica.SpecModRevision)
+            if (change.Revision <= replica.SpecModRevision || SkipWhileBinding(replica, change))
             {
                 return;
             }
@@ -286,7 +286,7 @@ public sealed partial class PlacementLoop(
             }
 
             replica.SpecModRevision = change.Revision;
-            replica.Object = TryDecode<Replica>(change.Kv, out var decoded) ? decoded : null;
+            replica.Object = TryDecode<Replica>(change.Kv, out var decoded) ? state.ShareTemplate(decoded) : null;
             state.Refresh(replica);
         }
         else if (key.StartsWith(StoreKeys.AllocationsPrefix, StringComparison.Ordinal))
@@ -331,6 +331,22 @@ public sealed partial class PlacementLoop(
     }
 
     /// <summary>
+    /// While a replica's binding is in flight, the watch brings that binding's own writes (before
+    /// the commit has returned when several are in flight): they are not decoded, only noted. The
+    /// commit settles the replica; a change newer than the commit is read again after it.
+    /// </summary>
+    private static bool SkipWhileBinding(TrackedReplica replica, WatchEvent change)
+    {
+        if (!replica.Binding)
+        {
+            return false;
+        }
+
+        replica.SeenWhileBinding = Math.Max(replica.SeenWhileBinding, change.Revision);
+        return true;
+    }
+
+    /// <summary>
     /// Decides as many queued replicas as one transaction can bind and assumes them in the
     /// snapshot, then finishes the previous batch's commit and starts this one's: deciding a
     /// batch overlaps the store round trip of the one before. A batch decided while the one
@@ -356,7 +372,7 @@ public sealed partial class PlacementLoop(
             var sameTemplate = (ClusterSnapshot.OwnerKey(spec.Owner), spec.Revision);
             if (!failures.TryGetValue(sameTemplate, out var decision) || failuresAtRoom != state.Snapshot.RoomVersion)
             {
-                decision = scheduler.PlaceFrom(new PlacementRequest(id, spec.Owner, spec.Template), state.Snapshot, now, state.ScanStart, out var checkedNodes);
+                decision = scheduler.PlaceFrom(state.Request(id, spec), state.Snapshot, now, state.ScanStart, out var checkedNodes);
                 state.ScanStart = (state.ScanStart + checkedNodes) % Math.Max(1, state.Snapshot.Nodes.Count);
                 PlacementStats.Add(ref _stats.Deciding, started);
                 if (!decision.Placed && spec.Owner is not null)
@@ -373,6 +389,7 @@ public sealed partial class PlacementLoop(
                 var allocation = new ReplicaAllocation(node, ClusterSnapshot.OwnerKey(spec.Owner), spec.Template?.Resources?.CpuMillis ?? 0, spec.Template?.Resources?.MemoryBytes ?? 0, [.. decision.HostPorts.Values], true, true);
                 state.Snapshot.SetAllocation(id, allocation);
                 batch.Bind(replica, decision, now);
+                replica.Binding = true;
             }
             else
             {
@@ -389,23 +406,42 @@ public sealed partial class PlacementLoop(
             return;
         }
 
-        var encoding = Stopwatch.GetTimestamp();
-        var puts = batch.EncodeReplicas();
-        PlacementStats.Add(ref _stats.Encoding, encoding);
-        await FinishCommitAsync(state, cancellationToken);
+        // Encoding needs no revision: with a commit in flight it runs on another thread (the second
+        // core) while the loop waits for that commit and folds its outcome in.
+        var writer = state.Writer;
+        var encoding = state.InFlight.Count == 0 ? Task.FromResult(Encode(batch, writer)) : Task.Run(() => Encode(batch, writer), cancellationToken);
+
+        // A batch compares each node's allocation key at the revision the last commit to that node
+        // gave it, so it waits for every batch in flight that touches one of its nodes (oldest
+        // first); a batch on other nodes goes out at once, up to MaxTxnsInFlight at a time.
+        while (state.InFlight.Count > 0
+            && (state.InFlight.Count >= Math.Max(1, scheduler.Options.MaxTxnsInFlight) || state.InFlight.Any(f => f.Batch.SharesNodeWith(batch))))
+        {
+            await FinishCommitAsync(state, cancellationToken);
+        }
+
+        var puts = await encoding;
         var (ifs, thens) = batch.Complete(state.Snapshot, puts);
-        state.InFlight = (batch, store.TxnAsync(new Txn(ifs, thens, []), cancellationToken));
+        state.InFlight.Enqueue((batch, store.TxnAsync(new Txn(ifs, thens, []), cancellationToken)));
     }
 
-    /// <summary>Waits for the batch in flight, if any, and folds its outcome into the snapshot and the queue.</summary>
+    private List<TxnOp> Encode(Batch batch, BindingWriter writer)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var puts = batch.EncodeReplicas(writer);
+        PlacementStats.Add(ref _stats.Encoding, started);
+        return puts;
+    }
+
+    /// <summary>Waits for the oldest batch in flight, if any, and folds its outcome into the snapshot and the queue.</summary>
     private async Task FinishCommitAsync(State state, CancellationToken cancellationToken)
     {
-        if (state.InFlight is not var (batch, commit))
+        if (!state.InFlight.TryDequeue(out var inFlight))
         {
             return;
         }
 
-        state.InFlight = null;
+        var (batch, commit) = inFlight;
         var waiting = Stopwatch.GetTimestamp();
         var result = await commit;
         PlacementStats.Add(ref _stats.WaitingForStore, waiting);
@@ -417,15 +453,23 @@ public sealed partial class PlacementLoop(
             Interlocked.Increment(ref _conflicts);
             foreach (var (replica, _, _) in batch.Bindings)
             {
+                replica.Binding = false;
+                replica.SeenWhileBinding = 0;
                 state.Snapshot.RemoveReplica(replica.Id);
             }
 
             foreach (var key in batch.ComparedKeys())
             {
-                var current = await store.GetAsync(key, 0, cancellationToken);
-                Apply(state, current.Kv is { } kv
-                    ? new WatchEvent(WatchEventType.Put, kv, null)
-                    : new WatchEvent(WatchEventType.Delete, new KeyValue(key, [], 0, current.Revision, 0, 0), null));
+                await ReadAgainAsync(state, key, cancellationToken);
+            }
+
+            // Count what the watch brought for them while the binding was in flight.
+            foreach (var (replica, _, _) in batch.Bindings)
+            {
+                if (state.Replicas.TryGetValue(replica.Id, out var tracked) && ReferenceEquals(tracked, replica))
+                {
+                    state.Refresh(replica);
+                }
             }
 
             foreach (var replica in batch.Bindings.Select(b => b.Replica).Concat(batch.Unschedulables.Select(u => u.Replica)))
@@ -441,8 +485,16 @@ public sealed partial class PlacementLoop(
             return;
         }
 
+        var changedSince = new List<TrackedReplica>();
         foreach (var (replica, decision, _) in batch.Bindings)
         {
+            replica.Binding = false;
+            if (replica.SeenWhileBinding > result.Revision)
+            {
+                changedSince.Add(replica);
+            }
+
+            replica.SeenWhileBinding = 0;
             replica.SpecModRevision = result.Revision;
             replica.StatusModRevision = result.Revision;
             replica.Object = State.Compact(replica.Object!, decision.Node!, decision.HostPorts);
@@ -462,8 +514,24 @@ public sealed partial class PlacementLoop(
             LogUnschedulable(logger, replica.Id, decision.Explanation.Message);
         }
 
+        // Someone wrote these replicas after the binding (the watch brought it while the commit was in flight): read them again.
+        foreach (var replica in changedSince)
+        {
+            await ReadAgainAsync(state, StoreKeys.Replica(replica.Id), cancellationToken);
+            await ReadAgainAsync(state, StoreKeys.ReplicaStatus(replica.Id), cancellationToken);
+        }
+
         Interlocked.Add(ref _placed, batch.Bindings.Count);
         FlushEvents(state, cancellationToken);
+    }
+
+    /// <summary>Folds what the store holds now for <paramref name="key"/> into the state (the watch may lag).</summary>
+    private async Task ReadAgainAsync(State state, string key, CancellationToken cancellationToken)
+    {
+        var current = await store.GetAsync(key, 0, cancellationToken);
+        Apply(state, current.Kv is { } kv
+            ? new WatchEvent(WatchEventType.Put, kv, null)
+            : new WatchEvent(WatchEventType.Delete, new KeyValue(key, [], 0, current.Revision, 0, 0), null));
     }
 
     /// <summary>Starts writing the events gathered so far unless a write is still running (the next flush takes them): events never hold up a binding.</summary>
@@ -526,6 +594,12 @@ public sealed partial class PlacementLoop(
 
         public string? Node { get; set; }
 
+        /// <summary>A binding of it is in flight: its commit, not the watch, settles what the snapshot counts for it.</summary>
+        public bool Binding { get; set; }
+
+        /// <summary>The newest revision the watch brought for it while its binding was in flight (0 for none).</summary>
+        public long SeenWhileBinding { get; set; }
+
         public bool IsPending => Object is { Spec: { } spec }
             && string.IsNullOrEmpty(spec.Node)
             && spec.Desired == DesiredState.Run
@@ -551,7 +625,15 @@ public sealed partial class PlacementLoop(
     /// <summary>Everything the loop knows, owned by the loop alone.</summary>
     private sealed class State
     {
+        /// <summary>Templates shared, and requests worked out, for at most this many owner revisions at a time.</summary>
+        private const int MaxTemplates = 4096;
+
+        private readonly Dictionary<(string Owner, long Revision), ReplicaTemplate> _templates = [];
+        private readonly Dictionary<ReplicaTemplate, PlacementRequest> _requests = new(ReferenceEqualityComparer.Instance);
         private long _requeuedAtRoom;
+
+        /// <summary>Encodes the batches' bindings (one batch at a time).</summary>
+        public BindingWriter Writer { get; } = new();
 
         public ClusterSnapshot Snapshot { get; } = new();
 
@@ -569,13 +651,65 @@ public sealed partial class PlacementLoop(
         /// <summary>Pending replicas nothing fit, waiting for room to grow.</summary>
         public HashSet<string> Unschedulable { get; } = new(StringComparer.Ordinal);
 
-        /// <summary>The batch whose transaction is in flight.</summary>
-        public (Batch Batch, Task<TxnResult> Commit)? InFlight { get; set; }
+        /// <summary>The batches whose transactions are in flight, oldest first; no two touch the same node.</summary>
+        public Queue<(Batch Batch, Task<TxnResult> Commit)> InFlight { get; } = new();
 
         /// <summary>Events of committed batches not yet handed to a write.</summary>
         public List<EventDraft> Events { get; } = [];
 
         public Task EventsWrite { get; set; } = Task.CompletedTask;
+
+        /// <summary>
+        /// Lets a pending replica share one template object with the other pending replicas of its
+        /// owner revision when the templates are equal: the loop then holds one template per
+        /// revision instead of one per replica, and works out its request and its JSON once.
+        /// Shared templates are never changed (a binding writes a copy).
+        /// </summary>
+        public Replica ShareTemplate(Replica replica)
+        {
+            if (replica.Spec is not { Template: { } template } spec || !string.IsNullOrEmpty(spec.Node))
+            {
+                return replica;
+            }
+
+            var key = (ClusterSnapshot.OwnerKey(spec.Owner), spec.Revision);
+            if (_templates.TryGetValue(key, out var shared) && (ReferenceEquals(shared, template) || shared.Equals(template)))
+            {
+                spec.Template = shared;
+                return replica;
+            }
+
+            if (_templates.Count >= MaxTemplates)
+            {
+                _templates.Clear();
+            }
+
+            _templates[key] = template;
+            return replica;
+        }
+
+        /// <summary>The placement request of a pending replica, worked out once per shared template.</summary>
+        public PlacementRequest Request(string id, ReplicaSpec spec)
+        {
+            var owner = ClusterSnapshot.OwnerKey(spec.Owner);
+            if (spec.Template is { } template && _requests.TryGetValue(template, out var same) && same.Owner == owner)
+            {
+                return same.For(id);
+            }
+
+            var request = new PlacementRequest(id, spec.Owner, spec.Template);
+            if (spec.Template is not null)
+            {
+                if (_requests.Count >= MaxTemplates)
+                {
+                    _requests.Clear();
+                }
+
+                _requests[spec.Template] = request;
+            }
+
+            return request;
+        }
 
         public TrackedReplica Replica(string id)
         {
@@ -608,6 +742,14 @@ public sealed partial class PlacementLoop(
         /// <summary>Recounts a replica after its spec or status changed, and queues it if it waits for a node.</summary>
         public void Refresh(TrackedReplica replica)
         {
+            if (replica.Binding)
+            {
+                // The watch can bring the binding's own writes (or the status before the spec)
+                // before its commit has returned: counting those now would take back the room
+                // the binding holds. The commit's outcome settles it (FinishCommitAsync).
+                return;
+            }
+
             if (replica.Object is { Spec: { } spec })
             {
                 replica.Node = string.IsNullOrEmpty(spec.Node) ? null : spec.Node;
@@ -695,6 +837,9 @@ public sealed partial class PlacementLoop(
 
         public List<(TrackedReplica Replica, PlacementDecision Decision, DateTimeOffset At)> Bindings { get; } = [];
 
+        /// <summary>Each binding's stored replica and status as they were when it was decided: what its writes are made from, on another thread.</summary>
+        private readonly List<(Replica Pending, ReplicaStatus? Status)> _decidedFrom = [];
+
         public List<(TrackedReplica Replica, PlacementDecision Decision, ReplicaStatus Status)> Unschedulables { get; } = [];
 
         private int _compares;
@@ -705,9 +850,13 @@ public sealed partial class PlacementLoop(
 
         public bool IsEmpty => Bindings.Count == 0 && Unschedulables.Count == 0;
 
+        /// <summary>Whether both batches bind to one node (then the later one needs the allocation revision the earlier one's commit gives).</summary>
+        public bool SharesNodeWith(Batch other) => _nodes.Overlaps(other._nodes);
+
         public void Bind(TrackedReplica replica, PlacementDecision decision, DateTimeOffset at)
         {
             Bindings.Add((replica, decision, at));
+            _decidedFrom.Add((replica.Object!, replica.Status));
             _compares += 2;
             _puts += 2;
             if (_nodes.Add(decision.Node!))
@@ -734,35 +883,26 @@ public sealed partial class PlacementLoop(
             _puts++;
         }
 
-        /// <summary>The replica writes of the batch (no revision needed yet, so they are encoded before the previous commit is awaited).</summary>
-        public List<TxnOp> EncodeReplicas()
+        /// <summary>
+        /// The replica writes of the batch: <paramref name="writer"/>'s bytes, or protobuf JSON for
+        /// a replica it leaves to the full formatter (the same bytes either way). No revision is
+        /// needed yet, so this runs on another thread while the previous commit is awaited; it
+        /// reads only what <see cref="Bind"/> captured (objects the loop replaces, never changes).
+        /// </summary>
+        public List<TxnOp> EncodeReplicas(BindingWriter writer)
         {
             var thens = new List<TxnOp>(_puts);
-            foreach (var (replica, decision, at) in Bindings)
+            for (var i = 0; i < Bindings.Count; i++)
             {
+                var (replica, decision, at) = Bindings[i];
+                var (pending, current) = _decidedFrom[i];
                 var timestamp = Timestamp.FromDateTimeOffset(at);
-                var spec = replica.Object!.Clone();
-                spec.Status = null;
-                spec.Meta ??= new ObjectMeta();
-                spec.Meta.ResourceVersion = 0;
-                spec.Meta.UpdatedAt = timestamp;
-                spec.Spec.Node = decision.Node;
-                spec.Spec.HostPorts.Clear();
-                foreach (var (name, port) in decision.HostPorts)
-                {
-                    spec.Spec.HostPorts[name] = port;
-                }
-
-                spec.Spec.Generation++;
-
-                var status = replica.Status?.Clone() ?? new ReplicaStatus();
-                status.Phase = Phase.Scheduled;
-                status.Reason = "";
-                status.Message = decision.Explanation.Message;
-                status.LastTransitionAt = timestamp;
-                status.Placement = decision.Explanation;
-                thens.Add(TxnOp.Put(StoreKeys.Replica(replica.Id), ProtoJson.Encode(spec)));
-                thens.Add(TxnOp.Put(StoreKeys.ReplicaStatus(replica.Id), ProtoJson.Encode(status)));
+                var spec = writer.TryWrite(pending, decision.Node!, decision.HostPorts, timestamp)
+                    ?? ProtoJson.Encode(BindingWriter.Bound(pending, decision.Node!, decision.HostPorts, timestamp));
+                var status = writer.TryWriteScheduled(current, decision.Explanation, timestamp)
+                    ?? ProtoJson.Encode(BindingWriter.Scheduled(current, decision.Explanation, timestamp));
+                thens.Add(TxnOp.Put(StoreKeys.Replica(replica.Id), spec));
+                thens.Add(TxnOp.Put(StoreKeys.ReplicaStatus(replica.Id), status));
             }
 
             foreach (var (replica, _, status) in Unschedulables)

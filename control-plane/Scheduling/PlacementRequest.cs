@@ -28,6 +28,22 @@ public sealed class PlacementRequest
         SpreadBy = placement.SpreadBy ?? "";
     }
 
+    private PlacementRequest(string replicaId, PlacementRequest same)
+    {
+        ReplicaId = replicaId;
+        Owner = same.Owner;
+        Template = same.Template;
+        CpuMillis = same.CpuMillis;
+        MemoryBytes = same.MemoryBytes;
+        Driver = same.Driver;
+        PortNames = same.PortNames;
+        Constraints = same.Constraints;
+        ConstraintRules = same.ConstraintRules;
+        Strategy = same.Strategy;
+        MaxPerNode = same.MaxPerNode;
+        SpreadBy = same.SpreadBy;
+    }
+
     public string ReplicaId { get; }
 
     /// <summary>The owner key (<c>service/web</c>); empty for a replica nobody owns.</summary>
@@ -57,6 +73,13 @@ public sealed class PlacementRequest
 
     /// <summary>Node label to spread the owner's replicas across; empty for none.</summary>
     public string SpreadBy { get; }
+
+    /// <summary>The same request for another replica of the same owner and template: nothing is worked out again.</summary>
+    public PlacementRequest For(string replicaId)
+    {
+        ArgumentNullException.ThrowIfNull(replicaId);
+        return new PlacementRequest(replicaId, this);
+    }
 
     public static string DriverName(Driver driver) => driver switch
     {

@@ -234,23 +234,26 @@ public sealed class Scheduler
 
     private static string Message(PlacementRequest request, SchedulingNode chosen, PlacementExplanation explanation, List<KeyValuePair<string, int>> rejected)
     {
-        var text = MessageOf(request, chosen, explanation, rejected);
-        return explanation.NodesEvaluated >= explanation.NodesTotal ? text
-            : text.Replace($": {explanation.NodesFeasible} of {explanation.NodesTotal} nodes fit;", $": {explanation.NodesFeasible} of {explanation.NodesEvaluated} nodes checked fit ({explanation.NodesTotal} in all; enough fit to stop checking);", StringComparison.Ordinal);
-    }
-
-    private static string MessageOf(PlacementRequest request, SchedulingNode chosen, PlacementExplanation explanation, List<KeyValuePair<string, int>> rejected)
-    {
         var score = explanation.Chosen;
-        var weights = score.Terms.Sum(t => t.Weight);
+        var weights = 0.0;
+        foreach (var term in score.Terms)
+        {
+            weights += term.Weight;
+        }
+
         var terms = score.Terms
             .Select(t => (t.Scorer, Share: weights > 0 ? t.Score * t.Weight / weights : 0))
             .OrderByDescending(t => t.Share)
             .Select(t => $"{t.Scorer} {Format(t.Share)}")
             .DefaultIfEmpty("no scorer applies");
+
+        // A decision that stopped checking once enough nodes fit says how many it checked.
+        var fit = explanation.NodesEvaluated >= explanation.NodesTotal
+            ? string.Create(CultureInfo.InvariantCulture, $"{explanation.NodesFeasible} of {explanation.NodesTotal} nodes fit")
+            : string.Create(CultureInfo.InvariantCulture, $"{explanation.NodesFeasible} of {explanation.NodesEvaluated} nodes checked fit ({explanation.NodesTotal} in all; enough fit to stop checking)");
         var text = string.Create(
             CultureInfo.InvariantCulture,
-            $"Scheduled on {chosen.Name}: {explanation.NodesFeasible} of {explanation.NodesTotal} nodes fit; scored {Format(score.Total)} ({string.Join(", ", terms)}); {Quantity.FormatCpu(chosen.CpuFree - request.CpuMillis)} cpu, {Quantity.FormatMemoryRounded(chosen.MemoryFree - request.MemoryBytes)} memory free after placing");
+            $"Scheduled on {chosen.Name}: {fit}; scored {Format(score.Total)} ({string.Join(", ", terms)}); {Quantity.FormatCpu(chosen.CpuFree - request.CpuMillis)} cpu, {Quantity.FormatMemoryRounded(chosen.MemoryFree - request.MemoryBytes)} memory free after placing");
         return rejected.Count == 0 ? text : text + "; rejected " + string.Join(", ", rejected.Select(p => $"{p.Value} {p.Key}"));
     }
 

@@ -51,4 +51,12 @@ public sealed class SchedulerOptions
     /// binding transaction (docs/adr/0016-leader-election-and-fencing.md).
     /// </summary>
     public int MaxTxnOps { get; set; } = 127;
+
+    /// <summary>
+    /// Most binding transactions in flight at once. A batch decided while others are in flight
+    /// goes out at once when it binds to none of their nodes (its compares are all known), and
+    /// waits for the ones it shares a node with; the store then works on several batches at a
+    /// time. 1 sends one transaction at a time.
+    /// </summary>
+    public int MaxTxnsInFlight { get; set; } = 4;
 }

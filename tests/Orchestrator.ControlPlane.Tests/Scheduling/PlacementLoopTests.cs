@@ -129,10 +129,111 @@ public sealed class PlacementLoopTests : IAsyncLifetime
             Assert.NotNull((await Store.GetAsync(StoreKeys.Allocation(node), 0, Ct)).Kv);
         }
 
+        // The stored values are protobuf JSON byte for byte: read back and written again by the formatter, nothing changes.
+        foreach (var id in ids)
+        {
+            var spec = (await Store.GetAsync(StoreKeys.Replica(id), 0, Ct)).Kv!.Value;
+            var status = (await Store.GetAsync(StoreKeys.ReplicaStatus(id), 0, Ct)).Kv!.Value;
+            Assert.Equal(ProtoJson.Format(ProtoJson.Decode<Replica>(spec, id)), System.Text.Encoding.UTF8.GetString(spec));
+            Assert.Equal(ProtoJson.Format(ProtoJson.Decode<ReplicaStatus>(status, id)), System.Text.Encoding.UTF8.GetString(status));
+        }
+
         // Events are written after the bindings, in the background.
         await Eventually.TrueAsync(async () => (await new MessageStore(Store).ListAsync<Event>(StoreKeys.EventsPrefix, 0, Ct)).Items.Count(e => e.Value.Reason == "Scheduled") == 3, "three Scheduled events", Ct);
         var events = await new MessageStore(Store).ListAsync<Event>(StoreKeys.EventsPrefix, 0, Ct);
         Assert.Contains(events.Items, e => e.Value.Message.StartsWith($"Scheduled {ids[0]} on ", StringComparison.Ordinal) && e.Value.Message.EndsWith("with host ports http 20000", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Batches_in_flight_together_never_overcommit_a_node_and_bind_everything_that_fits()
+    {
+        // Room for 4 replicas of 250m on each of 5 nodes; 26 replicas in batches of at most two
+        // bindings, up to four transactions in flight: batches on other nodes go out together,
+        // a batch sharing a node with one in flight waits for it.
+        for (var i = 1; i <= 5; i++)
+        {
+            await AddNodeAsync($"node-{i}");
+        }
+
+        var ids = new List<string>();
+        for (var i = 0; i < 26; i++)
+        {
+            ids.Add(await AddReplicaAsync(i % 3 == 0 ? "api" : "web"));
+        }
+
+        var loop = await StartLoopAsync(new SchedulerOptions { MaxTxnOps = 7, MaxTxnsInFlight = 4 });
+        var seen = "";
+        try
+        {
+            await Eventually.TrueAsync(
+                async () =>
+                {
+                    var (boundCount, waiting) = (await CountAsync(IsBoundAsync), await CountAsync(IsUnschedulableAsync));
+                    seen = $"{boundCount} bound, {waiting} unschedulable, {loop.Conflicts} conflicts, loop {loop.ExecuteTask?.Status} {loop.ExecuteTask?.Exception?.GetBaseException()}";
+                    return boundCount == 20 && waiting == 6;
+                },
+                "20 bound and 6 unschedulable",
+                Ct);
+        }
+        catch (TimeoutException e)
+        {
+            throw new TimeoutException($"{e.Message}; saw {seen}", e);
+        }
+
+        var bound = new List<Replica>();
+        foreach (var id in ids)
+        {
+            if ((await ReadAsync(id)).Spec is { Spec.Node.Length: > 0 } replica)
+            {
+                bound.Add(replica);
+            }
+        }
+
+        foreach (var node in bound.GroupBy(r => r.Spec.Node))
+        {
+            Assert.True(node.Sum(r => r.Spec.Template.Resources.CpuMillis) <= 1000, $"{node.Key} overcommitted");
+            Assert.Equal(node.Count(), node.Select(r => r.Spec.HostPorts["http"]).Distinct().Count());
+        }
+
+        Assert.Equal(5, bound.Select(r => r.Spec.Node).Distinct().Count());
+
+        async Task<int> CountAsync(Func<string, Task<bool>> predicate)
+        {
+            var count = 0;
+            foreach (var id in ids)
+            {
+                count += await predicate(id) ? 1 : 0;
+            }
+
+            return count;
+        }
+    }
+
+    [Fact]
+    public async Task Replicas_of_one_owner_revision_with_different_templates_are_each_bound_with_their_own()
+    {
+        // The loop shares one template object among the pending replicas of an owner revision
+        // only when their templates are equal; these two differ at the same revision.
+        await AddNodeAsync("node-1", cpu: 4000, memory: 4096 * Mi);
+        var small = await AddReplicaAsync("web", cpu: 250);
+        var large = await AddReplicaAsync("web", cpu: 500);
+        var same = await AddReplicaAsync("web", cpu: 250);
+        await StartLoopAsync();
+        foreach (var id in new[] { small, large, same })
+        {
+            await Eventually.TrueAsync(() => IsBoundAsync(id), $"{id} bound", Ct);
+        }
+
+        Assert.Equal(250, (await ReadAsync(small)).Spec.Spec.Template.Resources.CpuMillis);
+        Assert.Equal(500, (await ReadAsync(large)).Spec.Spec.Template.Resources.CpuMillis);
+        Assert.Equal(250, (await ReadAsync(same)).Spec.Spec.Template.Resources.CpuMillis);
+        var ports = new List<int>();
+        foreach (var id in new[] { small, large, same })
+        {
+            ports.Add((await ReadAsync(id)).Spec.Spec.HostPorts["http"]);
+        }
+
+        Assert.Equal([20000, 20001, 20002], ports.Order());
     }
 
     [Fact]
