@@ -177,10 +177,11 @@ public sealed class EndpointsControllerSource(IStateStore store) : IControllerSo
 /// reads the service, its replicas and their nodes at one store revision, asks the
 /// <see cref="EndpointsPlanner"/>, and writes only when the set changed, with a
 /// compare-and-swap on the endpoints key and on the service's spec. The version of a set is the
-/// store revision of its write (the key's mod revision, set on every read). A deleted service's
+/// store revision of its write (the key's mod revision, set on every read), and each write records
+/// when it happened (<c>changed_at</c>, the AGE of <c>orc get endpoints</c>). A deleted service's
 /// endpoints are deleted.
 /// </summary>
-public sealed partial class EndpointsReconciler(IStateStore store, ILogger<EndpointsReconciler> logger) : IReconciler<string>
+public sealed partial class EndpointsReconciler(IStateStore store, TimeProvider time, ILogger<EndpointsReconciler> logger) : IReconciler<string>
 {
     public string Name => "endpoints";
 
@@ -233,6 +234,7 @@ public sealed partial class EndpointsReconciler(IStateStore store, ILogger<Endpo
             return ReconcileResult.Done;
         }
 
+        wanted.ChangedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(time.GetUtcNow());
         var result = await store.TxnAsync(
             new Txn(
                 [Compare.ModRevision(serviceKey, read.Kv!.ModRevision), Compare.ModRevision(endpointsKey, current.Kv?.ModRevision ?? 0)],
@@ -308,7 +310,7 @@ public sealed class EndpointsController(
             return;
         }
 
-        var reconciler = new EndpointsReconciler(store, loggers.CreateLogger<EndpointsReconciler>());
+        var reconciler = new EndpointsReconciler(store, time, loggers.CreateLogger<EndpointsReconciler>());
         using var host = new ControllerHost<string>(reconciler, new EndpointsControllerSource(store), store, time, options, options.EndpointsWorkers, loggers.CreateLogger<EndpointsController>());
         await host.RunAsync(stoppingToken);
     }

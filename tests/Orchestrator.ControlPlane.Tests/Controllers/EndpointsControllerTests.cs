@@ -30,7 +30,7 @@ public sealed class EndpointsControllerTests : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         _store = await SqliteStateStore.OpenAsync(_dir.File("state.db"), _time, cancellationToken: Ct);
-        var host = new ControllerHost<string>(new EndpointsReconciler(Store, NullLogger<EndpointsReconciler>.Instance), new EndpointsControllerSource(Store), Store, _time, _options, 2, NullLogger.Instance);
+        var host = new ControllerHost<string>(new EndpointsReconciler(Store, _time, NullLogger<EndpointsReconciler>.Instance), new EndpointsControllerSource(Store), Store, _time, _options, 2, NullLogger.Instance);
         _run = Task.Run(async () =>
         {
             using (host)
