@@ -140,6 +140,21 @@ public sealed class EndpointsControllerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Each_written_set_records_when_it_changed()
+    {
+        var start = _time.GetUtcNow();
+        await NodeAsync("node-1", NodeState.Ready);
+        await PutAsync(StoreKeys.Service("web"), EndpointsPlannerTests.Web());
+        var empty = await WaitForAsync(e => e.Ports.Count == 1, "the empty endpoints of web");
+        Assert.Equal(start, empty.ChangedAt.ToDateTimeOffset());
+
+        _time.Advance(TimeSpan.FromMinutes(5));
+        await ReplicaAsync(EndpointsPlannerTests.R("web-aaaaa", "node-1", ports: [("http", 20001)]));
+        var one = await WaitForAsync(e => Ids(e).Count == 1, "the ready replica published");
+        Assert.Equal(start.AddMinutes(5), one.ChangedAt.ToDateTimeOffset());
+    }
+
+    [Fact]
     public async Task Endpoints_of_a_service_that_no_longer_exists_are_deleted_at_start()
     {
         await PutAsync(StoreKeys.Endpoints("gone"), new ServiceEndpoints { Service = "gone" });
