@@ -120,17 +120,25 @@ internal static class SimulatedSchedulerBench
         // Until every node has applied (acked) the endpoints set that holds every replica.
         var sessions = app.Services.GetRequiredService<NodeSessionRegistry>();
         double? convergedAt = null;
-        while (Stopwatch.GetElapsedTime(started) < deadline)
+        var convergeBy = Stopwatch.GetElapsedTime(started) + TimeSpan.FromMinutes(5);
+        var (published, lagging) = (0, 0);
+        while (Stopwatch.GetElapsedTime(started) < convergeBy)
         {
             var kv = (await store.GetAsync(StoreKeys.Endpoints("bench"), 0)).Kv;
-            var endpoints = kv is null ? 0 : ProtoJson.Decode<ServiceEndpoints>(kv.Value, kv.Key).Ports.Sum(p => p.Endpoints.Count);
-            if (kv is not null && endpoints >= replicas && fleet.Nodes.All(n => sessions.EndpointsAck(n.Name) >= kv.ModRevision))
+            published = kv is null ? 0 : ProtoJson.Decode<ServiceEndpoints>(kv.Value, kv.Key).Ports.Sum(p => p.Endpoints.Count);
+            lagging = kv is null ? nodes : fleet.Nodes.Count(n => !(sessions.EndpointsAck(n.Name) >= kv.ModRevision));
+            if (published >= replicas && lagging == 0)
             {
                 convergedAt = Stopwatch.GetElapsedTime(started).TotalSeconds;
                 break;
             }
 
             await Task.Delay(TimeSpan.FromSeconds(1), TimeProvider.System);
+        }
+
+        if (convergedAt is null)
+        {
+            Console.WriteLine($"    endpoints did not converge within 5 minutes of all Ready: {published} of {replicas} published, {lagging} nodes had not acked the latest set");
         }
 
         await counting.CancelAsync();
