@@ -71,6 +71,17 @@ internal static class SimulatedSchedulerBench
               - { name: http, port: 8080 }
             placement: { strategy: spread }
             """;
+        // Every write of the service's endpoints (ADR 0020), counted from the apply on.
+        using var counting = new CancellationTokenSource();
+        var fromRevision = (await store.GetAsync(StoreKeys.Root, 0)).Revision + 1;
+        var endpointsWrites = 0;
+        var countWrites = Task.Run(async () =>
+        {
+            await foreach (var _ in store.WatchAsync(StoreKeys.EndpointsPrefix, fromRevision, counting.Token))
+            {
+                Interlocked.Increment(ref endpointsWrites);
+            }
+        });
         started = Stopwatch.GetTimestamp();
         await api.ApplyAsync(new ApplyRequest { SourceName = "bench.yaml", Content = spec });
         double? createdAt = null;
@@ -105,6 +116,35 @@ internal static class SimulatedSchedulerBench
         Console.WriteLine($"    {replicas} created after {createdAt:F1} s, placed after {placedAt:F1} s, all Ready after {allReady:F1} s (1 s polls)");
         report.Add(new Row($"place {replicas:N0} on {nodes:N0} simulated nodes, sqlite", "apply to bound (PlacementLoop)", placeRate, double.NaN, double.NaN, "", null, $"{placedAt:F1} s from apply to the last binding; the service controller had created the last replica at {createdAt:F1} s"));
         report.Add(new Row($"run {replicas:N0} on {nodes:N0} simulated nodes, sqlite", "apply to all Ready (node stream)", readyRate, double.NaN, double.NaN, "apply to bound", readyRate / placeRate, $"{allReady:F1} s until every node reported every replica Ready"));
+
+        // Until every node has applied (acked) the endpoints set that holds every replica.
+        var sessions = app.Services.GetRequiredService<NodeSessionRegistry>();
+        double? convergedAt = null;
+        var convergeBy = Stopwatch.GetElapsedTime(started) + TimeSpan.FromMinutes(5);
+        var (published, lagging) = (0, 0);
+        while (Stopwatch.GetElapsedTime(started) < convergeBy)
+        {
+            var kv = (await store.GetAsync(StoreKeys.Endpoints("bench"), 0)).Kv;
+            published = kv is null ? 0 : ProtoJson.Decode<ServiceEndpoints>(kv.Value, kv.Key).Ports.Sum(p => p.Endpoints.Count);
+            lagging = kv is null ? nodes : fleet.Nodes.Count(n => !(sessions.EndpointsAck(n.Name) >= kv.ModRevision));
+            if (published >= replicas && lagging == 0)
+            {
+                convergedAt = Stopwatch.GetElapsedTime(started).TotalSeconds;
+                break;
+            }
+
+            await Task.Delay(TimeSpan.FromSeconds(1), TimeProvider.System);
+        }
+
+        if (convergedAt is null)
+        {
+            Console.WriteLine($"    endpoints did not converge within 5 minutes of all Ready: {published} of {replicas} published, {lagging} nodes had not acked the latest set");
+        }
+
+        await counting.CancelAsync();
+        await countWrites.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        Console.WriteLine($"    every node applied the endpoints of all {replicas} replicas after {convergedAt:F1} s; {endpointsWrites} endpoints writes");
+        report.Add(new ValueRow($"endpoints of {replicas:N0} replicas on {nodes:N0} simulated nodes, sqlite", "apply to every node acked the whole set", convergedAt ?? double.NaN, "s", "", null, $"{endpointsWrites} writes of the service's endpoints (ADR 0020)"));
 
         GC.Collect();
         GC.WaitForPendingFinalizers();

@@ -22,7 +22,7 @@ public static class Describer
         V1.Object.KindOneofCase.Job => Job(item.Job, extras, now),
         V1.Object.KindOneofCase.Node => Node(item.Node, extras, now),
         V1.Object.KindOneofCase.Replica => Replica(item.Replica, extras, now),
-        V1.Object.KindOneofCase.Endpoints => Endpoints(item.Endpoints),
+        V1.Object.KindOneofCase.Endpoints => Endpoints(item.Endpoints, now),
         V1.Object.KindOneofCase.Event => Event(item.Event, now),
         _ => YamlOutput.Format(JsonOutput.Inner(item)),
     };
@@ -214,12 +214,13 @@ public static class Describer
         return w.ToString();
     }
 
-    public static string Endpoints(ServiceEndpoints e)
+    public static string Endpoints(ServiceEndpoints e, DateTimeOffset now)
     {
         var w = new DescribeWriter()
             .Field("Service", e.Service)
             .Field("Kind", "Endpoints")
-            .Field("Version", Num(e.Version));
+            .Field("Version", Num(e.Version))
+            .Field("Changed", Timestamp(e.ChangedAt, now));
         w.Table("Ports", ["PORT", "PUBLISHED", "PROTOCOL", "REPLICA", "NODE", "ENDPOINT"], e.Ports.SelectMany(p =>
             p.Endpoints.Count == 0
                 ? [[p.Port, p.Published > 0 ? Num(p.Published) : Humanize.None, Humanize.Protocol(p.Protocol), Humanize.None, Humanize.None, Humanize.None]]

@@ -13,7 +13,7 @@ public static class ObjectTables
         ObjectKind.Node => ["NAME", "STATE", "ADDRESS", "CPU", "MEMORY", "REPLICAS", "DRIVERS", "LAST HEARTBEAT"],
         ObjectKind.Replica => ["ID", "OWNER", "NODE", "PHASE", "RESTARTS", "ENDPOINT", "AGE", "REASON"],
         ObjectKind.Event => ["TIME", "OBJECT", "TYPE", "REASON", "MESSAGE"],
-        ObjectKind.Endpoints => ["SERVICE", "PORT", "PUBLISHED", "PROTOCOL", "ENDPOINTS", "VERSION"],
+        ObjectKind.Endpoints => ["SERVICE", "PORT", "PUBLISHED", "PROTOCOL", "ENDPOINTS", "VERSION", "AGE"],
         ObjectKind.ControlPlane => ["NAME", "ADDRESS", "ROLE", "SINCE", "AGE"],
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "no table for this kind"),
     };
@@ -29,7 +29,7 @@ public static class ObjectTables
         V1.Object.KindOneofCase.Node => [NodeRow(item.Node, now)],
         V1.Object.KindOneofCase.Replica => [ReplicaRow(item.Replica, now)],
         V1.Object.KindOneofCase.Event => [EventRow(item.Event, now)],
-        V1.Object.KindOneofCase.Endpoints => EndpointsRows(item.Endpoints),
+        V1.Object.KindOneofCase.Endpoints => EndpointsRows(item.Endpoints, now),
         V1.Object.KindOneofCase.ControlPlane => [ControlPlaneRow(item.ControlPlane, now)],
         _ => [],
     };
@@ -147,12 +147,14 @@ public static class ObjectTables
     /// <summary>At most this many endpoints are listed in a row; more are counted (<c>+9 more</c>).</summary>
     public const int EndpointsListed = 3;
 
-    public static IEnumerable<IReadOnlyList<string>> EndpointsRows(ServiceEndpoints e)
+    /// <summary>One row per port; <c>AGE</c> is how long ago the set last changed (<c>changed_at</c>).</summary>
+    public static IEnumerable<IReadOnlyList<string>> EndpointsRows(ServiceEndpoints e, DateTimeOffset now)
     {
         var version = e.Version > 0 ? e.Version.ToString(CultureInfo.InvariantCulture) : Humanize.None;
+        var age = Humanize.Age(e.ChangedAt, now);
         if (e.Ports.Count == 0)
         {
-            yield return [e.Service, Humanize.None, Humanize.None, Humanize.None, Humanize.None, version];
+            yield return [e.Service, Humanize.None, Humanize.None, Humanize.None, Humanize.None, version, age];
             yield break;
         }
 
@@ -170,6 +172,7 @@ public static class ObjectTables
                 Humanize.Protocol(port.Protocol),
                 endpoints.Count == 0 ? Humanize.None : listed,
                 version,
+                age,
             ];
         }
     }

@@ -15,6 +15,13 @@ public sealed class ControllerOptions
     /// <summary>Workers of the endpoints controller: different services publish in parallel, one service never twice at a time.</summary>
     public int EndpointsWorkers { get; set; } = 2;
 
+    /// <summary>
+    /// At most one write of a service's endpoints per this interval (ADR 0020): the first change
+    /// after a quiet interval is written at once, later ones wait and are written together with
+    /// the latest set. Zero: every change is written as soon as it is seen.
+    /// </summary>
+    public TimeSpan EndpointsWriteInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
     /// <summary>Wait before the first retry of a failed job replica; doubles per failure of the job (10s, 20s, 40s, ... as Kubernetes).</summary>
     public TimeSpan JobBackoffBase { get; set; } = TimeSpan.FromSeconds(10);
 

@@ -177,15 +177,28 @@ public sealed class EndpointsControllerSource(IStateStore store) : IControllerSo
 /// reads the service, its replicas and their nodes at one store revision, asks the
 /// <see cref="EndpointsPlanner"/>, and writes only when the set changed, with a
 /// compare-and-swap on the endpoints key and on the service's spec. The version of a set is the
-/// store revision of its write (the key's mod revision, set on every read). A deleted service's
+/// store revision of its write (the key's mod revision, set on every read), and each write records
+/// when it happened (<c>changed_at</c>, the AGE of <c>orc get endpoints</c>). A deleted service's
 /// endpoints are deleted.
 /// </summary>
-public sealed partial class EndpointsReconciler(IStateStore store, ILogger<EndpointsReconciler> logger) : IReconciler<string>
+public sealed partial class EndpointsReconciler(IStateStore store, TimeProvider time, ILogger<EndpointsReconciler> logger, TimeSpan writeInterval = default) : IReconciler<string>
 {
+    // When each service's endpoints were last written (ControllerOptions.EndpointsWriteInterval).
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _lastWrite = new(StringComparer.Ordinal);
+
     public string Name => "endpoints";
 
     public async Task<ReconcileResult> ReconcileAsync(string key, CancellationToken cancellationToken)
     {
+        // At most one write per service per interval: a service whose replicas turn Ready one by
+        // one gets one write (and one update to every node) per interval, not one per replica.
+        // Checked before reading anything: a pass that must wait costs nothing. The first change
+        // after a quiet interval goes at once.
+        if (writeInterval > TimeSpan.Zero && _lastWrite.TryGetValue(key, out var last) && time.GetUtcNow() - last < writeInterval)
+        {
+            return ReconcileResult.After(last + writeInterval - time.GetUtcNow());
+        }
+
         var serviceKey = StoreKeys.Service(key);
         var read = await store.GetAsync(serviceKey, 0, cancellationToken);
         var revision = read.Revision;
@@ -229,10 +242,12 @@ public sealed partial class EndpointsReconciler(IStateStore store, ILogger<Endpo
                 throw new ReconcileConflictException($"the endpoints of {key} or the service changed");
             }
 
+            _lastWrite.TryRemove(key, out _);
             LogDeleted(logger, key, deleted.Revision);
             return ReconcileResult.Done;
         }
 
+        wanted.ChangedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(time.GetUtcNow());
         var result = await store.TxnAsync(
             new Txn(
                 [Compare.ModRevision(serviceKey, read.Kv!.ModRevision), Compare.ModRevision(endpointsKey, current.Kv?.ModRevision ?? 0)],
@@ -244,6 +259,7 @@ public sealed partial class EndpointsReconciler(IStateStore store, ILogger<Endpo
             throw new ReconcileConflictException($"the endpoints of {key} or the service changed");
         }
 
+        _lastWrite[key] = time.GetUtcNow();
         LogPublished(logger, key, wanted.Ports.Sum(p => p.Endpoints.Count), result.Revision);
         return ReconcileResult.Done;
     }
@@ -308,7 +324,7 @@ public sealed class EndpointsController(
             return;
         }
 
-        var reconciler = new EndpointsReconciler(store, loggers.CreateLogger<EndpointsReconciler>());
+        var reconciler = new EndpointsReconciler(store, time, loggers.CreateLogger<EndpointsReconciler>(), options.EndpointsWriteInterval);
         using var host = new ControllerHost<string>(reconciler, new EndpointsControllerSource(store), store, time, options, options.EndpointsWorkers, loggers.CreateLogger<EndpointsController>());
         await host.RunAsync(stoppingToken);
     }

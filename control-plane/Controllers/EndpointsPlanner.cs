@@ -68,7 +68,7 @@ public static class EndpointsPlanner
         return result;
     }
 
-    /// <summary>Whether two sets hold the same endpoints (the version is ignored): no write when they do.</summary>
+    /// <summary>Whether two sets hold the same endpoints (the version and the time of the change are ignored): no write when they do.</summary>
     public static bool SameSet(ServiceEndpoints? a, ServiceEndpoints? b)
     {
         if (a is null || b is null)
@@ -80,6 +80,8 @@ public static class EndpointsPlanner
         var y = b.Clone();
         x.Version = 0;
         y.Version = 0;
+        x.ChangedAt = null;
+        y.ChangedAt = null;
         return x.Equals(y);
     }
 

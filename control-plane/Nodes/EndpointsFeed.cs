@@ -13,7 +13,10 @@ namespace Orchestrator.ControlPlane.Nodes;
 /// gets the full set at the feed's current revision, then one delta per change of an endpoints
 /// key, in revision order with no gap. One store watch on <c>/orc/endpoints/</c> serves all node
 /// streams of this control plane, as <see cref="AssignmentFeed"/> does for replicas: each change
-/// is decoded once and the same delta is queued for every subscriber.
+/// is decoded and compared with the previous set once, and the same change (the new set, shared,
+/// and what changed in it) is merged into every subscriber's pending updates. A subscriber is
+/// sent what changed (<see cref="EndpointsDelta"/>: endpoints upserted and removed per port), or
+/// a service's whole set when it is new, its ports changed, or the change is as large as the set.
 /// </summary>
 /// <remarks>
 /// The version of a full set is the store revision the feed has applied (every endpoints change
@@ -151,7 +154,6 @@ public sealed partial class EndpointsFeed(IStateStore store, ILogger<EndpointsFe
 
     private void Apply(Store.WatchEvent e)
     {
-        var delta = new EndpointsUpdate { Version = e.Revision };
         if (!StoreKeys.TryNameOf(e.Kv.Key, StoreKeys.EndpointsPrefix, out var service))
         {
             // Not a service's endpoints: nothing changes, but the version still moves on.
@@ -164,6 +166,11 @@ public sealed partial class EndpointsFeed(IStateStore store, ILogger<EndpointsFe
         }
 
         var endpoints = e.Type == StoreWatchEventType.Delete ? null : Decode(e.Kv);
+
+        // Only this loop writes _current, so reading it outside the lock is safe; the diff (linear
+        // in the set's size) is computed once here for every node stream, outside the lock.
+        _current.TryGetValue(service, out var before);
+        var diff = endpoints is not null && before is not null ? EndpointsDeltas.Diff(before, endpoints) : null;
         lock (_gate)
         {
             _revision = e.Revision;
@@ -173,18 +180,16 @@ public sealed partial class EndpointsFeed(IStateStore store, ILogger<EndpointsFe
                 {
                     return;
                 }
-
-                delta.RemovedServices.Add(service);
             }
             else
             {
                 _current[service] = endpoints;
-                delta.Services.Add(endpoints);
             }
 
+            var change = new EndpointsChange(service, e.Revision, endpoints, diff);
             foreach (var subscriber in _subscribers)
             {
-                subscriber.Offer(delta);
+                subscriber.Offer(change);
             }
         }
     }
@@ -223,35 +228,25 @@ public sealed partial class EndpointsFeed(IStateStore store, ILogger<EndpointsFe
     }
 
     /// <summary>
-    /// One node stream's pending changes, merged: per service only its latest set (or its
-    /// removal) waits to be sent, with the latest version. A node that reads slower than the
-    /// endpoints change gets fewer, merged updates, and what waits for it is bounded by the
-    /// number of services, not by the number of changes (a 10,000-replica service turning Ready
-    /// one replica at a time would otherwise queue 10,000 full sets for every node).
+    /// One node stream's pending changes, merged (<see cref="PendingEndpoints"/>): per service its
+    /// composed delta, its latest whole set or its removal waits to be sent, with the latest
+    /// version. A node that reads slower than the endpoints change gets fewer, merged updates, and
+    /// what waits for it is bounded by the sets the feed holds anyway, not by the number of
+    /// changes (a 10,000-replica service turning Ready one replica at a time would otherwise queue
+    /// 10,000 updates for every node).
     /// </summary>
     internal sealed class Subscriber(EndpointsFeed feed) : IDisposable
     {
         private readonly Lock _gate = new();
-        private readonly Dictionary<string, ServiceEndpoints?> _pending = new(StringComparer.Ordinal);
+        private readonly PendingEndpoints _pending = new();
         private readonly Channel<bool> _signal = System.Threading.Channels.Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
-        private long _version;
 
-        /// <summary>Merges <paramref name="delta"/> into what waits to be sent.</summary>
-        public void Offer(EndpointsUpdate delta)
+        /// <summary>Merges <paramref name="change"/> into what waits to be sent.</summary>
+        public void Offer(EndpointsChange change)
         {
             lock (_gate)
             {
-                foreach (var service in delta.Services)
-                {
-                    _pending[service.Service] = service;
-                }
-
-                foreach (var removed in delta.RemovedServices)
-                {
-                    _pending[removed] = null;
-                }
-
-                _version = Math.Max(_version, delta.Version);
+                _pending.Offer(change);
             }
 
             _signal.Writer.TryWrite(true);
@@ -277,26 +272,7 @@ public sealed partial class EndpointsFeed(IStateStore store, ILogger<EndpointsFe
         {
             lock (_gate)
             {
-                if (_pending.Count == 0)
-                {
-                    return null;
-                }
-
-                var update = new EndpointsUpdate { Version = _version };
-                foreach (var (service, endpoints) in _pending.OrderBy(p => p.Key, StringComparer.Ordinal))
-                {
-                    if (endpoints is null)
-                    {
-                        update.RemovedServices.Add(service);
-                    }
-                    else
-                    {
-                        update.Services.Add(endpoints);
-                    }
-                }
-
-                _pending.Clear();
-                return update;
+                return _pending.Take();
             }
         }
 

@@ -12,8 +12,10 @@ namespace Orchestrator.NodeAgent.Discovery;
 /// </summary>
 /// <remarks>
 /// Order: a full update (sent after every registration) replaces everything, whatever its
-/// version: it is the new stream's whole truth. A delta changes the services it names and
-/// removes those in <c>removed_services</c>; one older than the applied version is ignored
+/// version: it is the new stream's whole truth. A delta replaces the services in
+/// <c>services</c> whole, moves those in <c>deltas</c> on by what changed (endpoints upserted
+/// and removed per port, <see cref="EndpointsDeltas.Apply"/>) and removes those in
+/// <c>removed_services</c>; one older than the applied version is ignored
 /// (deltas of one transaction share a version, so an equal version is applied). What the agent
 /// acknowledges is the version applied after each update, and only once every
 /// <see cref="IEndpointsConsumer"/> (the routing mesh) has applied it too: the drain protocol
@@ -87,6 +89,17 @@ public sealed class EndpointsTable
                 foreach (var changed in update.Services)
                 {
                     services[changed.Service] = changed;
+                }
+
+                foreach (var delta in update.Deltas)
+                {
+                    // A delta of a service not held here cannot happen on one stream (a service
+                    // first comes whole, after the full set); if it did, the service stays absent
+                    // until the next full set, sent after every registration, replaces the table.
+                    if (services.TryGetValue(delta.Service, out var held))
+                    {
+                        services[delta.Service] = EndpointsDeltas.Apply(held, delta);
+                    }
                 }
 
                 after = new EndpointsSnapshot(update.Version, services.ToImmutable());

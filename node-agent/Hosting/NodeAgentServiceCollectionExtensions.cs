@@ -39,17 +39,22 @@ public static class NodeAgentServiceCollectionExtensions
         services.AddSingleton<Discovery.EndpointsTable>();
         if (!services.Any(d => d.ServiceType == typeof(INodeSupervisor)))
         {
-            services.AddSingleton(sp => new ReplicaSupervisor(
-                new SupervisorOptions
-                {
-                    NodeName = options.NodeName,
-                    NodeAddress = options.Address,
-                    StopAllOnShutdown = options.StopAllOnShutdown,
-                    Backoff = options.RestartBackoff,
-                },
-                sp.GetRequiredService<RuntimeSelection>().Runtimes,
-                sp.GetRequiredService<TimeProvider>(),
-                sp.GetRequiredService<ILogger<ReplicaSupervisor>>()));
+            services.AddSingleton(sp =>
+            {
+                var endpoints = sp.GetRequiredService<Discovery.EndpointsTable>();
+                return new ReplicaSupervisor(
+                    new SupervisorOptions
+                    {
+                        NodeName = options.NodeName,
+                        NodeAddress = options.Address,
+                        StopAllOnShutdown = options.StopAllOnShutdown,
+                        Backoff = options.RestartBackoff,
+                        ServiceEnvironment = () => Discovery.ServiceVariables.Of(endpoints.Current, options.Address),
+                    },
+                    sp.GetRequiredService<RuntimeSelection>().Runtimes,
+                    sp.GetRequiredService<TimeProvider>(),
+                    sp.GetRequiredService<ILogger<ReplicaSupervisor>>());
+            });
             services.AddSingleton<INodeSupervisor>(sp => sp.GetRequiredService<ReplicaSupervisor>());
 
             // Started before the stream client and stopped after it (hosted services stop in reverse order).

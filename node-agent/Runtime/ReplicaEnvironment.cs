@@ -20,14 +20,20 @@ public enum PortView
 public static class ReplicaEnvironment
 {
     /// <summary>
-    /// The template's variables plus the standard ones, which win over the template's:
-    /// <c>PORT</c> (first port), <c>PORT_&lt;NAME&gt;</c>, <c>ORC_REPLICA_ID</c>, <c>ORC_NODE</c>,
-    /// <c>ORC_SERVICE</c> or <c>ORC_JOB</c>, <c>ORC_REVISION</c>.
+    /// The discovery variables of known services (<see cref="ReplicaLaunch.ServiceEnvironment"/>),
+    /// then the template's variables, which win over those, then the standard ones, which win over
+    /// both: <c>PORT</c> (first port), <c>PORT_&lt;NAME&gt;</c>, <c>ORC_REPLICA_ID</c>,
+    /// <c>ORC_NODE</c>, <c>ORC_SERVICE</c> or <c>ORC_JOB</c>, <c>ORC_REVISION</c>.
     /// </summary>
     public static IReadOnlyDictionary<string, string> Build(ReplicaLaunch launch, PortView view)
     {
         ArgumentNullException.ThrowIfNull(launch);
-        var env = new Dictionary<string, string>(launch.Environment, StringComparer.Ordinal);
+        var env = new Dictionary<string, string>(launch.ServiceEnvironment, StringComparer.Ordinal);
+        foreach (var (name, value) in launch.Environment)
+        {
+            env[name] = value;
+        }
+
         for (var i = 0; i < launch.Ports.Count; i++)
         {
             var port = launch.Ports[i];

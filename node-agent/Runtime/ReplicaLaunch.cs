@@ -39,6 +39,13 @@ public sealed record ReplicaLaunch
     /// <summary>The template's environment; the standard variables are added by the runtime and win.</summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>
+    /// Discovery variables of the services the node knew when this launch was built
+    /// (<c>&lt;NAME&gt;_SERVICE_HOST</c>, <c>&lt;NAME&gt;_SERVICE_PORT</c>, ...); the template's
+    /// environment and the standard variables win over them.
+    /// </summary>
+    public IReadOnlyDictionary<string, string> ServiceEnvironment { get; init; } = new Dictionary<string, string>();
+
     /// <summary>CPU limit in millicores; 0 means none.</summary>
     public long CpuMillis { get; init; }
 

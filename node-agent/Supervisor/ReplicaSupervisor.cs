@@ -783,6 +783,11 @@ public sealed partial class ReplicaSupervisor : INodeSupervisor, IHostedService,
         try
         {
             launch = ReplicaLaunch.FromSpec(replica.Id, assignment.Spec, _options.NodeAddress);
+            if (_options.ServiceEnvironment is { } serviceEnvironment)
+            {
+                // Fixed at each start (a restart sees the services known then), as Kubernetes does.
+                launch = launch with { ServiceEnvironment = serviceEnvironment() };
+            }
         }
         catch (ArgumentException e)
         {

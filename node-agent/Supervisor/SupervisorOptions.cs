@@ -9,6 +9,12 @@ public sealed record SupervisorOptions
     /// <summary>Address host ports are bound on and endpoints are reported with.</summary>
     public string NodeAddress { get; init; } = "127.0.0.1";
 
+    /// <summary>
+    /// The discovery variables for a replica starting now (<see cref="Runtime.ReplicaLaunch.ServiceEnvironment"/>),
+    /// asked at every start; the host wires it to the node's endpoints table. Null: none.
+    /// </summary>
+    public Func<IReadOnlyDictionary<string, string>>? ServiceEnvironment { get; init; }
+
     /// <summary>Delays between restarts of a replica that keeps ending.</summary>
     public RestartBackoff Backoff { get; init; } = new();
 

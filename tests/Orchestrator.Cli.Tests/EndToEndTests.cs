@@ -167,9 +167,13 @@ public sealed class EndToEndTests : IAsyncLifetime
         var missing = await Run("get", "endpoints", "nosuch");
 
         Assert.Equal(0, all.ExitCode);
-        Assert.Equal(["SERVICE", "PORT", "PUBLISHED", "PROTOCOL", "ENDPOINTS", "VERSION"], Words(all.StdoutLines[0]));
+        Assert.Equal(["SERVICE", "PORT", "PUBLISHED", "PROTOCOL", "ENDPOINTS", "VERSION", "AGE"], Words(all.StdoutLines[0]));
         Assert.Equal(["api", "grpc", "<none>", "tcp", "<none>"], Words(all.StdoutLines[1])[..5]);
-        Assert.Equal(["web", "http", "8080", "http", "127.0.0.2:20001,127.0.0.3:20004", $"{webRevision}"], Words(all.StdoutLines[2]));
+        Assert.Equal(["web", "http", "8080", "http", "127.0.0.2:20001,127.0.0.3:20004", $"{webRevision}"], Words(all.StdoutLines[2])[..6]);
+
+        // AGE: how long ago the set changed; a set without that time has none.
+        Assert.Matches("^[0-9]+[smhdy]", Words(all.StdoutLines[2])[6]);
+        Assert.Equal("<none>", Words(all.StdoutLines[1])[6]);
         Assert.Equal(0, one.ExitCode);
         Assert.Equal(2, one.StdoutLines.Length);
         Assert.Equal(webRevision, Google.Protobuf.JsonParser.Default.Parse<ServiceEndpoints>(json.Stdout).Version);

@@ -82,10 +82,22 @@ public sealed class OutputTests
             e.Ports[0].Endpoints.Add(new ReplicaEndpoint { Replica = $"web-{i:00000}", Node = "node-3", Endpoint = new Endpoint { Address = "127.0.0.4", Port = 21000 + i } });
         }
 
-        var row = Assert.Single(ObjectTables.EndpointsRows(e));
+        var row = Assert.Single(ObjectTables.EndpointsRows(e, Now));
 
         Assert.Equal("127.0.0.2:20001,127.0.0.3:20004,127.0.0.4:21000 +7 more", row[4]);
         Assert.Equal("41", row[5]);
+        Assert.Equal("95s", row[6]);
+    }
+
+    [Fact]
+    public void Endpoints_never_written_with_a_change_time_show_no_age_and_describe_shows_when_they_changed()
+    {
+        var e = WebEndpoints();
+        var described = Describer.Describe(Wrap(e), new DescribeExtras([], [], []), Now);
+        e.ChangedAt = null;
+
+        Assert.Equal("<none>", Assert.Single(ObjectTables.EndpointsRows(e, Now))[6]);
+        Assert.Contains("2026-01-15 11:58:25 UTC (95s ago)", described, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -180,6 +180,7 @@ public static class Samples
     {
         Service = "web",
         Version = 41,
+        ChangedAt = Ago(TimeSpan.FromSeconds(95)),
         Ports =
         {
             new PortEndpoints

@@ -36,7 +36,7 @@ public sealed class DrainGateTests : IAsyncLifetime
         _store = await SqliteStateStore.OpenAsync(_dir.File("state.db"), _time, cancellationToken: Ct);
         var events = new EventRecorder(Store, _time, _options, NullLogger<EventRecorder>.Instance);
         _services = new ServiceReconciler(Store, _time, _options, events, NullLogger<ServiceReconciler>.Instance);
-        _endpoints = new EndpointsReconciler(Store, NullLogger<EndpointsReconciler>.Instance);
+        _endpoints = new EndpointsReconciler(Store, _time, NullLogger<EndpointsReconciler>.Instance);
         for (var i = 1; i <= 3; i++)
         {
             var name = $"node-{i}";

@@ -30,7 +30,7 @@ public sealed class EndpointsControllerTests : IAsyncLifetime
     public async ValueTask InitializeAsync()
     {
         _store = await SqliteStateStore.OpenAsync(_dir.File("state.db"), _time, cancellationToken: Ct);
-        var host = new ControllerHost<string>(new EndpointsReconciler(Store, NullLogger<EndpointsReconciler>.Instance), new EndpointsControllerSource(Store), Store, _time, _options, 2, NullLogger.Instance);
+        var host = new ControllerHost<string>(new EndpointsReconciler(Store, _time, NullLogger<EndpointsReconciler>.Instance), new EndpointsControllerSource(Store), Store, _time, _options, 2, NullLogger.Instance);
         _run = Task.Run(async () =>
         {
             using (host)
@@ -137,6 +137,21 @@ public sealed class EndpointsControllerTests : IAsyncLifetime
         // A deleted service's endpoints are deleted.
         await Store.TxnAsync(Txn.Unconditional(TxnOp.Delete(StoreKeys.Service("web"))), Ct);
         await Eventually.TrueAsync(async () => (await EndpointsAsync("web")).Endpoints is null, "the endpoints of the deleted service deleted", Ct);
+    }
+
+    [Fact]
+    public async Task Each_written_set_records_when_it_changed()
+    {
+        var start = _time.GetUtcNow();
+        await NodeAsync("node-1", NodeState.Ready);
+        await PutAsync(StoreKeys.Service("web"), EndpointsPlannerTests.Web());
+        var empty = await WaitForAsync(e => e.Ports.Count == 1, "the empty endpoints of web");
+        Assert.Equal(start, empty.ChangedAt.ToDateTimeOffset());
+
+        _time.Advance(TimeSpan.FromMinutes(5));
+        await ReplicaAsync(EndpointsPlannerTests.R("web-aaaaa", "node-1", ports: [("http", 20001)]));
+        var one = await WaitForAsync(e => Ids(e).Count == 1, "the ready replica published");
+        Assert.Equal(start.AddMinutes(5), one.ChangedAt.ToDateTimeOffset());
     }
 
     [Fact]

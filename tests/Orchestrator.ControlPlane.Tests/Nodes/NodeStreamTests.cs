@@ -7,6 +7,7 @@ using Orchestrator.ControlPlane.Leadership;
 using Orchestrator.ControlPlane.Nodes;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.ControlPlane.Tests.Controllers;
+using Orchestrator.NodeAgent.Discovery;
 using Orchestrator.TestSupport;
 using Orchestrator.V1;
 
@@ -471,6 +472,44 @@ public sealed class NodeStreamTests : IAsyncLifetime
 
         // One watch on the endpoints serves every stream.
         Assert.Equal(2, cp.App.Services.GetRequiredService<EndpointsFeed>().SubscriberCount);
+    }
+
+    [Fact]
+    public async Task A_one_endpoint_change_reaches_the_agent_as_a_one_endpoint_delta_and_its_table_equals_the_stored_set()
+    {
+        static ReplicaEndpoint At(string replica, int port) => new() { Replica = replica, Node = "node-1", Endpoint = new Endpoint { Address = "127.0.0.2", Port = port } };
+        var web = new ServiceEndpoints
+        {
+            Service = "web",
+            ChangedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(Cp.Time.GetUtcNow()),
+            Ports = { new PortEndpoints { Port = "http", Published = 8080, Protocol = Protocol.Http, Endpoints = { At("web-a", 20001), At("web-b", 20002), At("web-c", 20003) } } },
+        };
+        var first = (await Cp.Messages.PutAsync(StoreKeys.Endpoints("web"), web, 0, cancellationToken: Ct))!.Value;
+        await using var agent = await Cp.ConnectAsync("node-1", cancellationToken: Ct);
+        await agent.HandshakeAsync(Ct);
+        var table = new EndpointsTable();
+        Assert.True(table.Apply(agent.InitialEndpoints!));
+
+        // One more endpoint, in the planner's order (address, port, replica id).
+        web.Ports[0].Endpoints.Insert(2, At("web-d", 20002));
+        web.ChangedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(Cp.Time.GetUtcNow().AddSeconds(5));
+        var second = (await Cp.Messages.PutAsync(StoreKeys.Endpoints("web"), web, first, cancellationToken: Ct))!.Value;
+
+        var update = (await agent.NextAsync(ControlMessage.MessageOneofCase.Endpoints, Ct)).Endpoints;
+        Assert.False(update.Full);
+        Assert.Empty(update.Services);
+        var delta = Assert.Single(update.Deltas);
+        Assert.Equal(second, delta.Version);
+        var port = Assert.Single(delta.Ports);
+        Assert.Equal("web-d", Assert.Single(port.Upserted).Replica);
+        Assert.Empty(port.Removed);
+
+        Assert.True(table.Apply(update));
+        var stored = (await Cp.Messages.GetAsync<ServiceEndpoints>(StoreKeys.Endpoints("web"), Ct))!;
+        stored.Value.Service = "web";
+        stored.Value.Version = stored.ModRevision;
+        Assert.Equal(stored.Value, table.Current.Services["web"]);
+        Assert.Equal(second, table.Current.Version);
     }
 
     /// <summary>Records what is logged at Error or above.</summary>

@@ -36,6 +36,29 @@ public sealed class ReplicaEnvironmentTests
     }
 
     [Fact]
+    public void Service_discovery_variables_are_set_and_the_templates_and_the_standard_ones_win_over_them()
+    {
+        var launch = Launch() with
+        {
+            ServiceEnvironment = new Dictionary<string, string>
+            {
+                ["API_SERVICE_HOST"] = "127.0.0.2",
+                ["API_SERVICE_PORT"] = "7000",
+                ["GREETING"] = "from a service",
+                ["ORC_NODE"] = "elsewhere",
+            },
+        };
+
+        var env = ReplicaEnvironment.Build(launch, PortView.ContainerPort);
+
+        Assert.Equal("127.0.0.2", env["API_SERVICE_HOST"]);
+        Assert.Equal("7000", env["API_SERVICE_PORT"]);
+        Assert.Equal("hello", env["GREETING"]);
+        Assert.Equal("node-2", env["ORC_NODE"]);
+        Assert.Equal("--api=127.0.0.2:7000", ReplicaEnvironment.Expand("--api=${API_SERVICE_HOST}:${API_SERVICE_PORT}", env));
+    }
+
+    [Fact]
     public void The_standard_variables_are_set_and_win_over_the_templates()
     {
         var env = ReplicaEnvironment.Build(Launch(), PortView.HostPort);

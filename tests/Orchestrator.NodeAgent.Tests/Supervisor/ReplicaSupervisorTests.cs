@@ -30,6 +30,24 @@ public sealed class ReplicaSupervisorTests
     }
 
     [Fact]
+    public async Task Each_start_gets_the_service_variables_known_at_that_start()
+    {
+        var known = new Dictionary<string, string> { ["API_SERVICE_PORT"] = "7000" };
+        await using var h = new SupervisorHarness(o => o with { ServiceEnvironment = () => new Dictionary<string, string>(known) });
+        await h.StartAsync();
+        h.Assign(SupervisorHarness.Replica("web-1"));
+        await h.WaitForPhaseAsync("web-1", Phase.Ready);
+
+        known["DB_SERVICE_PORT"] = "5432";
+        h.Runtime.Crash("web-1", 1);
+        await h.WaitForAsync("web-1", s => s.Restarts == 1 && s.Phase == Phase.Ready, "restarted");
+
+        Assert.Equal(2, h.Runtime.Launches.Count);
+        Assert.Equal(["API_SERVICE_PORT"], h.Runtime.Launches[0].ServiceEnvironment.Keys);
+        Assert.Equal(["API_SERVICE_PORT", "DB_SERVICE_PORT"], h.Runtime.Launches[1].ServiceEnvironment.Keys.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task A_crashed_replica_is_restarted_at_once_on_its_exit_event_and_its_restart_count_rises()
     {
         await using var h = await SupervisorHarness.WithReadyAsync(SupervisorHarness.Replica("web-1"));
