@@ -14,7 +14,7 @@ namespace Orchestrator.Bench;
 /// published port. The same load goes straight to one backend, through the agent's mesh, through
 /// nginx and through HAProxy (both round-robin over the same 3 backends with keep-alive
 /// upstreams): closed-loop with wrk (requests/s, p50/p99/p99.9), then open-loop at a fixed rate
-/// (latency from when each request was due; the added p99 is a proxy's p99 minus direct's).
+/// (each request sent on schedule whether or not earlier ones answered; the added p99 is a proxy's p99 minus direct's).
 /// <c>mesh-rolling-update</c>: 10 replicas on two real agents, a constant open-loop rate through
 /// node 1's mesh for the whole run, and template changes rolled out one after another in the
 /// middle of it: every failed request is counted, and the p99 while a rollout runs is compared
