@@ -63,20 +63,6 @@ public sealed class AgentMeshTests : IDisposable
         return new EndpointsUpdate { Version = 5, Full = true, Services = { new ServiceEndpoints { Service = "web", Version = 5, Ports = { port } } } };
     }
 
-    private static bool Refuses(int port)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            socket.Connect(IPAddress.Loopback, port);
-            return false;
-        }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
-        {
-            return true;
-        }
-    }
-
     [Fact]
     public async Task An_applied_update_is_routed_before_it_is_acked_and_metrics_show_the_requests()
     {
@@ -102,7 +88,7 @@ public sealed class AgentMeshTests : IDisposable
         Assert.Contains("service=\"web\"", metrics, StringComparison.Ordinal);
 
         await app.StopAsync(Ct);
-        Assert.True(Refuses(published));
+        Assert.True(LoopbackPort.Refuses(published));
     }
 
     [Fact]
@@ -115,7 +101,7 @@ public sealed class AgentMeshTests : IDisposable
 
         Assert.True(await app.Services.GetRequiredService<EndpointsTable>().ApplyAsync(Update(published, 1), Ct));
 
-        Assert.True(Refuses(published));
+        Assert.True(LoopbackPort.Refuses(published));
     }
 
     [Fact]
@@ -129,6 +115,6 @@ public sealed class AgentMeshTests : IDisposable
         Assert.False(options.Mesh);
         Assert.True(await node.Agent.Endpoints.ApplyAsync(Update(published, 1), Ct));
 
-        Assert.True(Refuses(published));
+        Assert.True(LoopbackPort.Refuses(published));
     }
 }

@@ -87,20 +87,6 @@ public sealed class HttpMeshTests : IAsyncLifetime
         return (response.StatusCode, await response.Content.ReadAsStringAsync(Ct));
     }
 
-    private static bool Refuses(int port)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            socket.Connect(IPAddress.Loopback, port);
-            return false;
-        }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
-        {
-            return true;
-        }
-    }
-
     [Fact]
     public async Task Requests_are_spread_round_robin_over_all_three_replicas()
     {
@@ -191,7 +177,7 @@ public sealed class HttpMeshTests : IAsyncLifetime
 
         await mesh.ApplyAsync(Snapshot(2, Http("api", apiPort, api)), Ct);
 
-        Assert.True(Refuses(webPort));
+        Assert.True(LoopbackPort.Refuses(webPort));
         Assert.StartsWith("api-1 ", (await SendAsync(HttpMethod.Get, apiPort)).Body, StringComparison.Ordinal);
     }
 
@@ -205,7 +191,7 @@ public sealed class HttpMeshTests : IAsyncLifetime
 
         await mesh.ApplyAsync(Snapshot(2, Http("web", after, web)), Ct);
 
-        Assert.True(Refuses(before));
+        Assert.True(LoopbackPort.Refuses(before));
         Assert.Equal(HttpStatusCode.OK, (await SendAsync(HttpMethod.Get, after)).Status);
     }
 

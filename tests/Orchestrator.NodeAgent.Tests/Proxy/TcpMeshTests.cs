@@ -1,7 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging.Abstractions;
 using Orchestrator.NodeAgent.Proxy;
@@ -75,35 +74,7 @@ public sealed class TcpMeshTests : IAsyncLifetime
         return socket;
     }
 
-    private static async Task<string> EchoAsync(Socket client, string text)
-    {
-        var bytes = Encoding.UTF8.GetBytes(text);
-        await client.SendAsync(bytes, SocketFlags.None, Ct);
-        var reply = new byte[bytes.Length];
-        var got = 0;
-        while (got < reply.Length)
-        {
-            var read = await client.ReceiveAsync(reply.AsMemory(got), SocketFlags.None, Ct);
-            Assert.True(read > 0, $"the connection ended after {got} of {reply.Length} echoed bytes");
-            got += read;
-        }
-
-        return Encoding.UTF8.GetString(reply);
-    }
-
-    private static bool Refuses(int port)
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        try
-        {
-            socket.Connect(IPAddress.Loopback, port);
-            return false;
-        }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
-        {
-            return true;
-        }
-    }
+    private static Task<string> EchoAsync(Socket client, string text) => TcpBackend.RoundTripAsync(client, text, Ct);
 
     [Fact]
     public async Task A_long_lived_connection_is_carried_through_endpoint_changes_and_the_port_closes_with_its_service()
@@ -133,6 +104,6 @@ public sealed class TcpMeshTests : IAsyncLifetime
         Assert.Equal(4, b.Accepted + c.Accepted - 0);
 
         await _mesh.ApplyAsync(Snapshot(4), Ct);
-        Assert.True(Refuses(published), $"port {published} still accepts after its service was removed");
+        Assert.True(LoopbackPort.Refuses(published), $"port {published} still accepts after its service was removed");
     }
 }

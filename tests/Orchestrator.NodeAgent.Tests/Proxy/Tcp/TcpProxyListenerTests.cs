@@ -501,21 +501,7 @@ public sealed class TcpProxyListenerTests : IAsyncDisposable
         }
     }
 
-    private async Task<string> EchoAsync(Socket client, string text)
-    {
-        var bytes = Encoding.UTF8.GetBytes(text);
-        await SendAllAsync(client, bytes);
-        var reply = new byte[bytes.Length];
-        var got = 0;
-        while (got < reply.Length)
-        {
-            var read = await client.ReceiveAsync(reply.AsMemory(got), SocketFlags.None, Ct);
-            Assert.True(read > 0, $"the connection ended after {got} of {reply.Length} echoed bytes");
-            got += read;
-        }
-
-        return Encoding.UTF8.GetString(reply);
-    }
+    private Task<string> EchoAsync(Socket client, string text) => TestBackend.RoundTripAsync(client, text, Ct);
 
     private async Task SendAllAsync(Socket client, ReadOnlyMemory<byte> data)
     {

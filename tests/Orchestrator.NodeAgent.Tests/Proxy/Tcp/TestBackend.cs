@@ -42,6 +42,27 @@ internal sealed class TestBackend : IAsyncDisposable
 
     public MeshEndpoint Endpoint(string replica) => new(replica, "node-1", "127.0.0.1", Port);
 
+    /// <summary>Sends <paramref name="text"/> on <paramref name="client"/> and reads as many bytes back (from an echo behind it).</summary>
+    public static async Task<string> RoundTripAsync(Socket client, string text, CancellationToken cancellationToken)
+    {
+        var bytes = Encoding.UTF8.GetBytes(text);
+        for (var sent = 0; sent < bytes.Length;)
+        {
+            sent += await client.SendAsync(bytes.AsMemory(sent), SocketFlags.None, cancellationToken);
+        }
+
+        var reply = new byte[bytes.Length];
+        var got = 0;
+        while (got < reply.Length)
+        {
+            var read = await client.ReceiveAsync(reply.AsMemory(got), SocketFlags.None, cancellationToken);
+            Assert.True(read > 0, $"the connection ended after {got} of {reply.Length} echoed bytes");
+            got += read;
+        }
+
+        return Encoding.UTF8.GetString(reply);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();
