@@ -66,6 +66,26 @@ public sealed class DrainGateTests : IAsyncLifetime
         var ready = await _cluster.WaitReadyAsync("service/demo", 2);
         Assert.Equal(2, ready.Select(r => r.Spec.Node).Distinct().Count());
 
+        // Both must be published before the scale-down: a replica Ready a moment ago may not be in
+        // the endpoints yet (writes of one service are at least 100 ms apart), and one that never
+        // was stops without waiting for acks.
+        var ids = ready.Select(r => r.Meta.Name).ToHashSet(StringComparer.Ordinal);
+        await TestCluster.EventuallyAsync(
+            async () =>
+            {
+                try
+                {
+                    return (await _cluster.Api.GetAsync(new GetRequest { Kind = ObjectKind.Endpoints, Name = "demo" }, cancellationToken: Ct)).Object.Endpoints.Ports.SelectMany(p => p.Endpoints).Select(e => e.Replica).ToHashSet(StringComparer.Ordinal);
+                }
+                catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.NotFound)
+                {
+                    return [];
+                }
+            },
+            published => published.SetEquals(ids),
+            "both replicas in the endpoints of demo",
+            published => string.Join(", ", published));
+
         var store = _cluster.Cluster.ControlPlane.Services.GetRequiredService<IStateStore>();
         var from = await store.GetRevisionAsync(Ct) + 1;
         var history = new ConcurrentQueue<WatchEvent>();
