@@ -67,19 +67,7 @@ internal static class AgentBench
         var image = await BuildImageAsync(dir, runId);
         try
         {
-            await using var cluster = await DevCluster.StartAsync(
-                new DevClusterOptions
-                {
-                    DataDir = Path.Combine(dir, "docker-cluster"),
-                    Listen = "127.0.0.1:0",
-                    HttpListen = "127.0.0.1:0",
-                    AgentHttpPort = 0,
-                    Nodes = 1,
-                    Runtime = RuntimeMode.Docker,
-                    FirstPort = 24000,
-                },
-                CancellationToken.None);
-            await WaitNodesAsync(cluster);
+            await using var cluster = await StartDockerClusterAsync(Path.Combine(dir, "docker-cluster"), nodes: 1, firstPort: 24000);
             await AgentStartupBench.RunDockerAsync(cluster, image, runId, options, report);
         }
         finally
@@ -152,6 +140,33 @@ internal static class AgentBench
         var image = $"orc-bench-httpd:{runId}";
         await Command.CheckedAsync("docker", ["build", "-q", "-t", image, context]);
         return image;
+    }
+
+    /// <summary>A whole cluster on Docker in this process (embedded store under <paramref name="dataDir"/>, ephemeral ports), its <paramref name="nodes"/> nodes Ready.</summary>
+    public static async Task<DevCluster> StartDockerClusterAsync(string dataDir, int nodes, int firstPort)
+    {
+        var cluster = await DevCluster.StartAsync(
+            new DevClusterOptions
+            {
+                DataDir = dataDir,
+                Listen = "127.0.0.1:0",
+                HttpListen = "127.0.0.1:0",
+                AgentHttpPort = 0,
+                Nodes = nodes,
+                Runtime = RuntimeMode.Docker,
+                FirstPort = firstPort,
+            },
+            CancellationToken.None);
+        try
+        {
+            await WaitNodesAsync(cluster);
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
     }
 
     public static async Task WaitNodesAsync(DevCluster cluster)

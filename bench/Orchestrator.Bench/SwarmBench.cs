@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using Docker.DotNet.Models;
-using Orchestrator.Cli.Dev;
-using Orchestrator.NodeAgent.Hosting;
 using Orchestrator.V1;
 
 namespace Orchestrator.Bench;
@@ -189,20 +187,8 @@ internal static class SwarmBench
 
     private static async Task<(List<double> NotReady, List<double> Lost, List<double> Ready)> OrcNodeLossAsync(string dir, string image, BenchOptions options)
     {
-        await using var cluster = await DevCluster.StartAsync(
-            new DevClusterOptions
-            {
-                DataDir = Path.Combine(dir, "swarm-node-loss-cluster"),
-                Listen = "127.0.0.1:0",
-                HttpListen = "127.0.0.1:0",
-                AgentHttpPort = 0,
-                Nodes = 2,
-                Runtime = RuntimeMode.Docker,
-                FirstPort = 28000,
-            },
-            CancellationToken.None);
+        await using var cluster = await AgentBench.StartDockerClusterAsync(Path.Combine(dir, "swarm-node-loss-cluster"), nodes: 2, firstPort: 28000);
         using var driver = new ClusterDriver(cluster.GrpcUrl);
-        await AgentBench.WaitNodesAsync(cluster);
         var (first, second) = (cluster.Nodes[0], cluster.Nodes[1]);
         List<double> notReady = [], lost = [], ready = [];
         try
@@ -430,20 +416,8 @@ internal static class SwarmBench
 
     private static async Task<List<double>> OrcRollingUpdateAsync(string dir, string image, BenchOptions options)
     {
-        await using var cluster = await DevCluster.StartAsync(
-            new DevClusterOptions
-            {
-                DataDir = Path.Combine(dir, "swarm-compare-cluster"),
-                Listen = "127.0.0.1:0",
-                HttpListen = "127.0.0.1:0",
-                AgentHttpPort = 0,
-                Nodes = 1,
-                Runtime = RuntimeMode.Docker,
-                FirstPort = 27000,
-            },
-            CancellationToken.None);
+        await using var cluster = await AgentBench.StartDockerClusterAsync(Path.Combine(dir, "swarm-compare-cluster"), nodes: 1, firstPort: 27000);
         using var driver = new ClusterDriver(cluster.GrpcUrl);
-        await AgentBench.WaitNodesAsync(cluster);
         var times = new List<double>();
         try
         {

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Orchestrator.ControlPlane.Objects;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.V1;
+using StoreWatchEvent = Orchestrator.ControlPlane.Store.WatchEvent;
 using StoreWatchEventType = Orchestrator.ControlPlane.Store.WatchEventType;
 
 namespace Orchestrator.ControlPlane.Nodes;
@@ -26,17 +27,12 @@ namespace Orchestrator.ControlPlane.Nodes;
 /// later change to it is sent as a removal (the fence for a node that comes back after being
 /// judged lost).
 /// </remarks>
-public sealed partial class AssignmentFeed(IStateStore store, ILogger<AssignmentFeed>? logger = null) : IAsyncDisposable
+public sealed partial class AssignmentFeed(IStateStore store, ILogger<AssignmentFeed>? logger = null) : StoreWatchFeed(store, StoreKeys.ReplicasPrefix, "replicas")
 {
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
-    private readonly Lock _gate = new();
     private readonly Dictionary<string, string> _nodeOf = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> _idsOn = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<Subscriber>> _subscribers = new(StringComparer.Ordinal);
-    private readonly CancellationTokenSource _stopping = new();
-    private TaskCompletionSource? _ready;
-    private Task _run = Task.CompletedTask;
-    private long _revision;
 
     /// <summary>
     /// Subscribes <paramref name="node"/>: its full assignment set now, then every change after it.
@@ -45,39 +41,28 @@ public sealed partial class AssignmentFeed(IStateStore store, ILogger<Assignment
     public async Task<AssignmentSubscription> SubscribeAsync(string node, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(node);
-        Subscriber subscriber;
-        string[] ids;
-        while (true)
-        {
-            await EnsureRunningAsync(cancellationToken);
-            lock (_gate)
+        var (subscriber, ids) = await AttachAsync(
+            () =>
             {
-                if (_ready is not { Task.IsCompletedSuccessfully: true })
-                {
-                    // The feed failed again between starting and now: start it once more.
-                    continue;
-                }
-
-                subscriber = new Subscriber(node, this);
+                var subscriber = new Subscriber(node, this);
                 if (!_subscribers.TryGetValue(node, out var list))
                 {
                     _subscribers[node] = list = [];
                 }
 
                 list.Add(subscriber);
-                ids = _idsOn.TryGetValue(node, out var set) ? [.. set.Order(StringComparer.Ordinal)] : [];
-                subscriber.Revision = _revision;
-            }
-
-            break;
-        }
+                string[] ids = _idsOn.TryGetValue(node, out var set) ? [.. set.Order(StringComparer.Ordinal)] : [];
+                subscriber.Revision = Revision;
+                return (subscriber, ids);
+            },
+            cancellationToken);
 
         try
         {
             var assignments = new AssignmentSet { Revision = subscriber.Revision };
             foreach (var id in ids)
             {
-                var spec = await store.GetAsync(StoreKeys.Replica(id), subscriber.Revision, cancellationToken);
+                var spec = await Store.GetAsync(StoreKeys.Replica(id), subscriber.Revision, cancellationToken);
                 if (spec.Kv is null)
                 {
                     continue;
@@ -86,7 +71,7 @@ public sealed partial class AssignmentFeed(IStateStore store, ILogger<Assignment
                 // The status is read as it is now, not at the feed's revision: the feed follows
                 // replica specs only, so a Lost written since its last spec change would be missed.
                 // Lost is final (no report brings a replica back from it), so reading later is safe.
-                var status = await store.GetAsync(StoreKeys.ReplicaStatus(id), 0, cancellationToken);
+                var status = await Store.GetAsync(StoreKeys.ReplicaStatus(id), 0, cancellationToken);
                 var replica = ObjectKindInfo.Replica.Merge(spec.Kv, status.Kv).Replica;
 
                 // The index may already hold part of a transaction whose other changes are still to
@@ -112,96 +97,44 @@ public sealed partial class AssignmentFeed(IStateStore store, ILogger<Assignment
     {
         get
         {
-            lock (_gate)
+            lock (Gate)
             {
                 return _subscribers.Values.Sum(l => l.Count);
             }
         }
     }
 
-    public async ValueTask DisposeAsync()
+    protected override void Load(ListResult list)
     {
-        await _stopping.CancelAsync();
-        await _run.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _stopping.Dispose();
-    }
-
-    private Task EnsureRunningAsync(CancellationToken cancellationToken)
-    {
-        TaskCompletionSource ready;
-        lock (_gate)
+        _nodeOf.Clear();
+        _idsOn.Clear();
+        foreach (var kv in list.Items)
         {
-            ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
-            if (_ready is null)
+            var id = StoreKeys.NameOf(kv.Key, StoreKeys.ReplicasPrefix);
+            if (id.Length > 0 && !id.Contains('/', StringComparison.Ordinal))
             {
-                _ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                var started = _ready;
-                _run = Task.Run(() => RunAsync(started), CancellationToken.None);
-            }
-
-            ready = _ready;
-        }
-
-        return ready.Task.WaitAsync(cancellationToken);
-    }
-
-    private async Task RunAsync(TaskCompletionSource ready)
-    {
-        var token = _stopping.Token;
-        try
-        {
-            var list = await store.ListAsync(StoreKeys.ReplicasPrefix, 0, 0, token);
-            lock (_gate)
-            {
-                _nodeOf.Clear();
-                _idsOn.Clear();
-                foreach (var kv in list.Items)
-                {
-                    var id = StoreKeys.NameOf(kv.Key, StoreKeys.ReplicasPrefix);
-                    if (id.Length > 0 && !id.Contains('/', StringComparison.Ordinal))
-                    {
-                        Bind(id, ProtoJson.Decode<Replica>(kv.Value, kv.Key).Spec?.Node ?? "");
-                    }
-                }
-
-                _revision = list.Revision;
-            }
-
-            ready.TrySetResult();
-            await foreach (var e in store.WatchAsync(StoreKeys.ReplicasPrefix, list.Revision + 1, token))
-            {
-                var lost = e.Type != StoreWatchEventType.Delete && await IsLostAsync(StoreKeys.NameOf(e.Kv.Key, StoreKeys.ReplicasPrefix), token);
-                Apply(e, lost);
-            }
-
-            throw new StateStoreException("the store ended the watch on replicas");
-        }
-        catch (Exception e)
-        {
-            if (!token.IsCancellationRequested)
-            {
-                LogFeedFailed(_logger, e);
-            }
-
-            // Subscribers missed whatever comes next: end them, their agents reconnect into a full set.
-            lock (_gate)
-            {
-                ready.TrySetException(e);
-                if (ReferenceEquals(_ready, ready))
-                {
-                    // The next subscriber starts the feed again from a fresh list.
-                    _ready = null;
-                }
-
-                foreach (var subscriber in _subscribers.Values.SelectMany(l => l))
-                {
-                    subscriber.Channel.Writer.TryComplete(new AssignmentFeedBrokenException(e));
-                }
-
-                _subscribers.Clear();
+                Bind(id, ProtoJson.Decode<Replica>(kv.Value, kv.Key).Spec?.Node ?? "");
             }
         }
     }
+
+    protected override async ValueTask ApplyAsync(StoreWatchEvent change, CancellationToken cancellationToken)
+    {
+        var lost = change.Type != StoreWatchEventType.Delete && await IsLostAsync(StoreKeys.NameOf(change.Kv.Key, StoreKeys.ReplicasPrefix), cancellationToken);
+        Apply(change, lost);
+    }
+
+    protected override void EndSubscribers(Exception error)
+    {
+        foreach (var subscriber in _subscribers.Values.SelectMany(l => l))
+        {
+            subscriber.Channel.Writer.TryComplete(new AssignmentFeedBrokenException(error));
+        }
+
+        _subscribers.Clear();
+    }
+
+    protected override void LogFailed(Exception error) => LogFeedFailed(_logger, error);
 
     /// <summary>
     /// Whether the replica's status says Lost (the status is written under its own key). Read as
@@ -215,18 +148,18 @@ public sealed partial class AssignmentFeed(IStateStore store, ILogger<Assignment
             return false;
         }
 
-        var status = await store.GetAsync(StoreKeys.ReplicaStatus(id), 0, cancellationToken);
+        var status = await Store.GetAsync(StoreKeys.ReplicaStatus(id), 0, cancellationToken);
         return status.Kv is not null && ProtoJson.Decode<ReplicaStatus>(status.Kv.Value, status.Kv.Key).Phase == Phase.Lost;
     }
 
-    private void Apply(Store.WatchEvent e, bool lost)
+    private void Apply(StoreWatchEvent e, bool lost)
     {
         var id = StoreKeys.NameOf(e.Kv.Key, StoreKeys.ReplicasPrefix);
         if (id.Length == 0 || id.Contains('/', StringComparison.Ordinal))
         {
-            lock (_gate)
+            lock (Gate)
             {
-                _revision = e.Revision;
+                Revision = e.Revision;
             }
 
             return;
@@ -240,13 +173,13 @@ public sealed partial class AssignmentFeed(IStateStore store, ILogger<Assignment
             replica.Meta.ResourceVersion = e.Kv.ModRevision;
         }
 
-        lock (_gate)
+        lock (Gate)
         {
             var before = _nodeOf.GetValueOrDefault(id, "");
             var after = replica?.Spec?.Node ?? "";
             Unbind(id, before);
             Bind(id, after);
-            _revision = e.Revision;
+            Revision = e.Revision;
             if (before.Length > 0 && before != after)
             {
                 Send(before, new AssignmentDelta { Removed = { id }, Revision = e.Revision });
@@ -315,7 +248,7 @@ public sealed partial class AssignmentFeed(IStateStore store, ILogger<Assignment
 
     private void Remove(Subscriber subscriber)
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_subscribers.TryGetValue(subscriber.Node, out var list) && list.Remove(subscriber) && list.Count == 0)
             {

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Orchestrator.ControlPlane.Objects;
 using Orchestrator.ControlPlane.Store;
 using Orchestrator.V1;
+using StoreWatchEvent = Orchestrator.ControlPlane.Store.WatchEvent;
 using StoreWatchEventType = Orchestrator.ControlPlane.Store.WatchEventType;
 
 namespace Orchestrator.ControlPlane.Nodes;
@@ -27,139 +28,75 @@ namespace Orchestrator.ControlPlane.Nodes;
 /// If the watch fails, every subscription ends (the agents reconnect into a fresh full set) and
 /// the next subscriber starts the feed again from a fresh list.
 /// </remarks>
-public sealed partial class EndpointsFeed(IStateStore store, ILogger<EndpointsFeed>? logger = null) : IAsyncDisposable
+public sealed partial class EndpointsFeed(IStateStore store, ILogger<EndpointsFeed>? logger = null) : StoreWatchFeed(store, StoreKeys.EndpointsPrefix, "endpoints")
 {
     private readonly ILogger _logger = (ILogger?)logger ?? NullLogger.Instance;
-    private readonly Lock _gate = new();
     private readonly SortedDictionary<string, ServiceEndpoints> _current = new(StringComparer.Ordinal);
     private readonly List<Subscriber> _subscribers = [];
-    private readonly CancellationTokenSource _stopping = new();
-    private TaskCompletionSource? _ready;
-    private Task _run = Task.CompletedTask;
-    private long _revision;
 
     /// <summary>Subscribes a node stream: the full set now, then every change after it. Dispose the subscription when the stream ends.</summary>
-    public async Task<EndpointsSubscription> SubscribeAsync(CancellationToken cancellationToken)
-    {
-        while (true)
-        {
-            await EnsureRunningAsync(cancellationToken);
-            lock (_gate)
+    public Task<EndpointsSubscription> SubscribeAsync(CancellationToken cancellationToken) =>
+        AttachAsync(
+            () =>
             {
-                if (_ready is not { Task.IsCompletedSuccessfully: true })
-                {
-                    // The feed failed again between starting and now: start it once more.
-                    continue;
-                }
-
                 var subscriber = new Subscriber(this);
                 _subscribers.Add(subscriber);
-                var full = new EndpointsUpdate { Version = _revision, Full = true };
+                var full = new EndpointsUpdate { Version = Revision, Full = true };
                 full.Services.AddRange(_current.Values);
                 return new EndpointsSubscription(full, subscriber);
-            }
-        }
-    }
+            },
+            cancellationToken);
 
     /// <summary>How many node streams follow the feed now.</summary>
     public int SubscriberCount
     {
         get
         {
-            lock (_gate)
+            lock (Gate)
             {
                 return _subscribers.Count;
             }
         }
     }
 
-    public async ValueTask DisposeAsync()
+    protected override void Load(ListResult list)
     {
-        await _stopping.CancelAsync();
-        await _run.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        _stopping.Dispose();
-    }
-
-    private Task EnsureRunningAsync(CancellationToken cancellationToken)
-    {
-        TaskCompletionSource ready;
-        lock (_gate)
+        _current.Clear();
+        foreach (var kv in list.Items)
         {
-            ObjectDisposedException.ThrowIf(_stopping.IsCancellationRequested, this);
-            if (_ready is null)
+            if (Decode(kv) is { } endpoints)
             {
-                _ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                var started = _ready;
-                _run = Task.Run(() => RunAsync(started), CancellationToken.None);
-            }
-
-            ready = _ready;
-        }
-
-        return ready.Task.WaitAsync(cancellationToken);
-    }
-
-    private async Task RunAsync(TaskCompletionSource ready)
-    {
-        var token = _stopping.Token;
-        try
-        {
-            var list = await store.ListAsync(StoreKeys.EndpointsPrefix, 0, 0, token);
-            lock (_gate)
-            {
-                _current.Clear();
-                foreach (var kv in list.Items)
-                {
-                    if (Decode(kv) is { } endpoints)
-                    {
-                        _current[endpoints.Service] = endpoints;
-                    }
-                }
-
-                _revision = list.Revision;
-            }
-
-            ready.TrySetResult();
-            await foreach (var e in store.WatchAsync(StoreKeys.EndpointsPrefix, list.Revision + 1, token))
-            {
-                Apply(e);
-            }
-
-            throw new StateStoreException("the store ended the watch on endpoints");
-        }
-        catch (Exception e)
-        {
-            if (!token.IsCancellationRequested)
-            {
-                LogFeedFailed(_logger, e);
-            }
-
-            lock (_gate)
-            {
-                ready.TrySetException(e);
-                if (ReferenceEquals(_ready, ready))
-                {
-                    _ready = null;
-                }
-
-                foreach (var subscriber in _subscribers)
-                {
-                    subscriber.Complete(new EndpointsFeedBrokenException(e));
-                }
-
-                _subscribers.Clear();
+                _current[endpoints.Service] = endpoints;
             }
         }
     }
 
-    private void Apply(Store.WatchEvent e)
+    protected override ValueTask ApplyAsync(StoreWatchEvent change, CancellationToken cancellationToken)
+    {
+        Apply(change);
+        return ValueTask.CompletedTask;
+    }
+
+    protected override void EndSubscribers(Exception error)
+    {
+        foreach (var subscriber in _subscribers)
+        {
+            subscriber.Complete(new EndpointsFeedBrokenException(error));
+        }
+
+        _subscribers.Clear();
+    }
+
+    protected override void LogFailed(Exception error) => LogFeedFailed(_logger, error);
+
+    private void Apply(StoreWatchEvent e)
     {
         if (!StoreKeys.TryNameOf(e.Kv.Key, StoreKeys.EndpointsPrefix, out var service))
         {
             // Not a service's endpoints: nothing changes, but the version still moves on.
-            lock (_gate)
+            lock (Gate)
             {
-                _revision = e.Revision;
+                Revision = e.Revision;
             }
 
             return;
@@ -171,9 +108,9 @@ public sealed partial class EndpointsFeed(IStateStore store, ILogger<EndpointsFe
         // in the set's size) is computed once here for every node stream, outside the lock.
         _current.TryGetValue(service, out var before);
         var diff = endpoints is not null && before is not null ? EndpointsDeltas.Diff(before, endpoints) : null;
-        lock (_gate)
+        lock (Gate)
         {
-            _revision = e.Revision;
+            Revision = e.Revision;
             if (endpoints is null)
             {
                 if (!_current.Remove(service))
@@ -219,7 +156,7 @@ public sealed partial class EndpointsFeed(IStateStore store, ILogger<EndpointsFe
 
     private void Remove(Subscriber subscriber)
     {
-        lock (_gate)
+        lock (Gate)
         {
             _subscribers.Remove(subscriber);
         }

@@ -54,6 +54,56 @@ public sealed class BusyboxImage : IAsyncLifetime
 
     private Task BuildAsync() => TestImages.BuildBusyboxAsync(Client, Image, Busybox);
 
+    /// <summary>
+    /// The service the Docker tests run: 2 replicas of busybox <c>httpd</c> on the mapped port,
+    /// serving <paramref name="page"/> (shell-expanded in the container) at <c>/</c>, ready when
+    /// it answers; <paramref name="more"/> adds spec lines (placement, update strategy).
+    /// </summary>
+    public string WebService(string page = "$ORC_REPLICA_ID", string more = "") => $$"""
+        kind: Service
+        name: web
+        replicas: 2
+        driver: docker
+        image: {{Image}}
+        command: ["sh", "-c", "mkdir -p /www && echo \"{{page}}\" > /www/index.html && exec httpd -f -p ${PORT} -h /www"]
+        resources: { cpu: 100m, memory: 32Mi }
+        ports:
+          - { name: http, port: 8080 }
+        health:
+          readiness: { http: /, port: http, interval: 1s, timeout: 1s, failureThreshold: 2 }
+        restart: always
+        stopGracePeriod: 2s
+        {{more}}
+        """;
+
+    /// <summary>A 2-node cluster on the Docker runtime; skips (or fails under <c>ORC_REQUIRE_INTEGRATION=1</c>) when <see cref="Missing"/> says why it cannot.</summary>
+    internal async Task<TestCluster> StartClusterAsync()
+    {
+        if (Missing is { } missing)
+        {
+            Integration.Unavailable(missing);
+        }
+
+        return await TestCluster.StartAsync(nodes: 2, runtime: RuntimeMode.Docker);
+    }
+
+    /// <summary>Stops <paramref name="cluster"/> (which removes its containers), then removes whatever of the replicas a failed test left behind.</summary>
+    internal async Task StopClusterAsync(TestCluster? cluster, IEnumerable<string> replicaIds)
+    {
+        if (cluster is not null)
+        {
+            await cluster.DisposeAsync();
+        }
+
+        if (Missing is null)
+        {
+            foreach (var container in await ContainersOfAsync(replicaIds))
+            {
+                await Client.Containers.RemoveContainerAsync(container.ID, new ContainerRemoveParameters { Force = true });
+            }
+        }
+    }
+
     /// <summary>Containers (running or not) of the given replicas, whoever started them.</summary>
     public async Task<IList<ContainerListResponse>> ContainersOfAsync(IEnumerable<string> replicaIds)
     {

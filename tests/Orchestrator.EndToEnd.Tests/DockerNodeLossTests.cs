@@ -1,6 +1,3 @@
-using Docker.DotNet.Models;
-using Orchestrator.NodeAgent.Hosting;
-using Orchestrator.TestSupport;
 using Orchestrator.V1;
 
 namespace Orchestrator.EndToEnd.Tests;
@@ -21,48 +18,11 @@ public sealed class DockerNodeLossTests(BusyboxImage docker) : IClassFixture<Bus
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    private string WebService => $$"""
-        kind: Service
-        name: web
-        replicas: 2
-        driver: docker
-        image: {{docker.Image}}
-        command: ["sh", "-c", "mkdir -p /www && echo \"$ORC_REPLICA_ID\" > /www/index.html && exec httpd -f -p ${PORT} -h /www"]
-        resources: { cpu: 100m, memory: 32Mi }
-        ports:
-          - { name: http, port: 8080 }
-        health:
-          readiness: { http: /, port: http, interval: 1s, timeout: 1s, failureThreshold: 2 }
-        restart: always
-        stopGracePeriod: 2s
-        placement: { strategy: spread }
-        """;
+    private string WebService => docker.WebService(more: "placement: { strategy: spread }");
 
-    public async ValueTask InitializeAsync()
-    {
-        if (docker.Missing is { } missing)
-        {
-            Integration.Unavailable(missing);
-        }
+    public async ValueTask InitializeAsync() => _cluster = await docker.StartClusterAsync();
 
-        _cluster = await TestCluster.StartAsync(nodes: 2, runtime: RuntimeMode.Docker);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_cluster is not null)
-        {
-            await _cluster.DisposeAsync();
-        }
-
-        if (docker.Missing is null)
-        {
-            foreach (var container in await docker.ContainersOfAsync(_replicaIds))
-            {
-                await docker.Client.Containers.RemoveContainerAsync(container.ID, new ContainerRemoveParameters { Force = true });
-            }
-        }
-    }
+    public async ValueTask DisposeAsync() => await docker.StopClusterAsync(_cluster, _replicaIds);
 
     [Fact]
     public async Task A_node_whose_agent_vanishes_has_its_container_replaced_and_stopped_when_the_agent_returns()

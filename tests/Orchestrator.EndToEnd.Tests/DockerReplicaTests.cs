@@ -1,6 +1,5 @@
 using Docker.DotNet.Models;
 using Orchestrator.NodeAgent.Hosting;
-using Orchestrator.TestSupport;
 using Orchestrator.V1;
 
 namespace Orchestrator.EndToEnd.Tests;
@@ -21,48 +20,11 @@ public sealed class DockerReplicaTests(BusyboxImage docker) : IClassFixture<Busy
     /// httpd serves its replica id on the container port given in PORT (8080); the node maps a host
     /// port on its own address to it, which is the endpoint the probes and the test use.
     /// </summary>
-    private string WebService => $$"""
-        kind: Service
-        name: web
-        replicas: 2
-        driver: docker
-        image: {{docker.Image}}
-        command: ["sh", "-c", "mkdir -p /www && echo \"$ORC_REPLICA_ID\" > /www/index.html && exec httpd -f -p ${PORT} -h /www"]
-        resources: { cpu: 100m, memory: 32Mi }
-        ports:
-          - { name: http, port: 8080 }
-        health:
-          readiness: { http: /, port: http, interval: 1s, timeout: 1s, failureThreshold: 2 }
-        restart: always
-        stopGracePeriod: 2s
-        """;
+    private string WebService => docker.WebService();
 
-    public async ValueTask InitializeAsync()
-    {
-        if (docker.Missing is { } missing)
-        {
-            Integration.Unavailable(missing);
-        }
+    public async ValueTask InitializeAsync() => _cluster = await docker.StartClusterAsync();
 
-        _cluster = await TestCluster.StartAsync(nodes: 2, runtime: RuntimeMode.Docker);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_cluster is not null)
-        {
-            await _cluster.DisposeAsync();
-        }
-
-        if (docker.Missing is null)
-        {
-            // Whatever a failed test left behind; a passing one leaves nothing.
-            foreach (var container in await docker.ContainersOfAsync(_replicaIds))
-            {
-                await docker.Client.Containers.RemoveContainerAsync(container.ID, new ContainerRemoveParameters { Force = true });
-            }
-        }
-    }
+    public async ValueTask DisposeAsync() => await docker.StopClusterAsync(_cluster, _replicaIds);
 
     [Fact]
     public async Task Containers_become_ready_are_restarted_after_docker_kill_and_removed_when_the_cluster_stops()

@@ -1,6 +1,3 @@
-using Docker.DotNet.Models;
-using Orchestrator.NodeAgent.Hosting;
-using Orchestrator.TestSupport;
 using Orchestrator.V1;
 
 namespace Orchestrator.EndToEnd.Tests;
@@ -14,48 +11,11 @@ public sealed class DockerRolloutTests(BusyboxImage docker) : IClassFixture<Busy
     private readonly List<string> _replicaIds = [];
     private TestCluster? _cluster;
 
-    private string WebService(string version) => $$"""
-        kind: Service
-        name: web
-        replicas: 2
-        driver: docker
-        image: {{docker.Image}}
-        command: ["sh", "-c", "mkdir -p /www && echo \"$ORC_REPLICA_ID {{version}}\" > /www/index.html && exec httpd -f -p ${PORT} -h /www"]
-        resources: { cpu: 100m, memory: 32Mi }
-        ports:
-          - { name: http, port: 8080 }
-        health:
-          readiness: { http: /, port: http, interval: 1s, timeout: 1s, failureThreshold: 2 }
-        restart: always
-        stopGracePeriod: 2s
-        update: { maxSurge: 1, maxUnavailable: 0 }
-        """;
+    private string WebService(string version) => docker.WebService(page: $"$ORC_REPLICA_ID {version}", more: "update: { maxSurge: 1, maxUnavailable: 0 }");
 
-    public async ValueTask InitializeAsync()
-    {
-        if (docker.Missing is { } missing)
-        {
-            Integration.Unavailable(missing);
-        }
+    public async ValueTask InitializeAsync() => _cluster = await docker.StartClusterAsync();
 
-        _cluster = await TestCluster.StartAsync(nodes: 2, runtime: RuntimeMode.Docker);
-    }
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_cluster is not null)
-        {
-            await _cluster.DisposeAsync();
-        }
-
-        if (docker.Missing is null)
-        {
-            foreach (var container in await docker.ContainersOfAsync(_replicaIds))
-            {
-                await docker.Client.Containers.RemoveContainerAsync(container.ID, new ContainerRemoveParameters { Force = true });
-            }
-        }
-    }
+    public async ValueTask DisposeAsync() => await docker.StopClusterAsync(_cluster, _replicaIds);
 
     [Fact]
     public async Task A_rolling_update_replaces_every_container_and_removes_the_old_ones()
